@@ -41,8 +41,11 @@ public struct ActionStoreError: Error, Sendable, Hashable, CustomStringConvertib
     }
 
     public var description: String { "\(code): \(message)" }
+}
 
-    public static func ~= (code: Code, error: any Error) -> Bool {
+extension ActionStoreError.Code {
+    /// Lets `catch ActionStoreError.Code.corruption` match an error by its code.
+    public static func ~= (code: ActionStoreError.Code, error: any Error) -> Bool {
         (error as? ActionStoreError)?.code == code
     }
 }
