@@ -1,0 +1,362 @@
+/// An action parsed and normalized, not yet checked against its application's schema.
+public struct NormalizedAction: Sendable, Hashable {
+    public var action: Action
+    /// Every metadata path the action used, objects included, in document order, with its type.
+    /// The schema registry checks these; leaves are also in `action.metadata`.
+    public var pathUses: [PathUse]
+
+    public struct PathUse: Sendable, Hashable {
+        public var path: String
+        public var type: FieldType
+    }
+}
+
+/// Turns Moesif action JSON into normalized actions.
+///
+/// Rules (see `docs/ARCHITECTURE.md` and Moesif's "Logging User Actions"):
+/// - fixed fields by their snake_case names or the camelCase names Moesif's Java client sends;
+/// - `request.time` in ISO 8601 (`Z`, `±hh:mm`, or no offset meaning UTC; 0–9 fraction digits);
+///   absent, the receive time;
+/// - metadata keys: `.` becomes `_` at every depth; leaves are flattened to paths; nulls dropped;
+///   arrays kept whole as compact JSON text;
+/// - identifiers sent as JSON numbers are kept as their decimal text.
+///
+/// Syntax errors make the whole document unreadable and throw; any other problem rejects only the
+/// action it is in (the outcome is per action).
+public struct ActionNormalizer: Sendable {
+    public var limits: NormalizeLimits
+
+    public init(limits: NormalizeLimits = .init()) {
+        self.limits = limits
+    }
+
+    /// Normalizes one JSON document: an action object, or an array of action objects.
+    /// - Parameters:
+    ///   - json: UTF-8 JSON bytes.
+    ///   - receivedAt: the time (UTC microseconds) given to actions without `request.time`.
+    /// - Returns: one outcome per action, in order.
+    /// - Throws: `ActionStoreError.Code.invalidJSON` naming the byte offset when the bytes are not
+    ///   JSON, or `.invalidAction` when the document is neither an object nor an array.
+    public func normalizeDocument(
+        _ json: UnsafeBufferPointer<UInt8>,
+        receivedAt: Int64
+    ) throws(ActionStoreError) -> [Result<NormalizedAction, ActionStoreError>] {
+        var reader = JSONReader(json, depthMax: limits.depthMax)
+        guard let first = reader.peek() else { throw reader.error("empty body, expected a JSON object or array") }
+        var outcomes: [Result<NormalizedAction, ActionStoreError>] = []
+        if first == 0x5B {
+            if try reader.beginArray() {
+                repeat {
+                    let index = outcomes.count
+                    guard reader.peek() == 0x7B else {
+                        // Not an object: record the problem, skip the value, go on with its neighbours.
+                        let at = reader.pos
+                        try reader.skipValue(depth: 1)
+                        outcomes.append(
+                            .failure(
+                                ActionStoreError(
+                                    .invalidAction,
+                                    "action \(index): expected a JSON object at byte offset \(at)"
+                                )
+                            )
+                        )
+                        if try !reader.nextElement() { break }
+                        continue
+                    }
+                    var outcome = try normalizeObject(&reader, receivedAt: receivedAt, depth: 2)
+                    if case .failure(let e) = outcome {
+                        outcome = .failure(ActionStoreError(e.code, "action \(index): \(e.message)"))
+                    }
+                    outcomes.append(outcome)
+                    if try !reader.nextElement() { break }
+                } while true
+            }
+        } else if first == 0x7B {
+            outcomes.append(try normalizeObject(&reader, receivedAt: receivedAt, depth: 1))
+        } else {
+            try reader.skipValue(depth: 0)
+            try reader.expectEnd()
+            throw ActionStoreError(.invalidAction, "expected a JSON object or an array of objects")
+        }
+        try reader.expectEnd()
+        return outcomes
+    }
+
+    /// Normalizes one action object given as bytes.
+    public func normalize(
+        _ json: UnsafeBufferPointer<UInt8>,
+        receivedAt: Int64
+    ) -> Result<NormalizedAction, ActionStoreError> {
+        do {
+            var reader = JSONReader(json, depthMax: limits.depthMax)
+            guard reader.peek() == 0x7B else {
+                return .failure(ActionStoreError(.invalidAction, "expected a JSON object"))
+            }
+            let outcome = try normalizeObject(&reader, receivedAt: receivedAt, depth: 1)
+            try reader.expectEnd()
+            return outcome
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Normalizes a Swift string holding one action object.
+    public func normalize(_ json: String, receivedAt: Int64) -> Result<NormalizedAction, ActionStoreError> {
+        var s = json
+        return s.withUTF8 { normalize($0, receivedAt: receivedAt) }
+    }
+
+    // MARK: - The action object
+
+    private func normalizeObject(
+        _ r: inout JSONReader,
+        receivedAt: Int64,
+        depth: Int
+    ) throws(ActionStoreError) -> Result<NormalizedAction, ActionStoreError> {
+        r.skipWhitespace()
+        let start = r.pos
+        var state = ObjectState()
+        var key: [UInt8] = []
+        if try r.beginObject() {
+            repeat {
+                try r.readKey(into: &key)
+                switch TopKey(key) {
+                case .actionName: state.actionName = try readIdentifier(&r, "action_name", &state, depth)
+                case .userId: state.fixed[FixedField.userId.rawValue] = try readIdentifier(&r, "user_id", &state, depth)
+                case .anonymousId:
+                    state.fixed[FixedField.anonymousId.rawValue] = try readIdentifier(&r, "anonymous_id", &state, depth)
+                case .companyId:
+                    state.fixed[FixedField.companyId.rawValue] = try readIdentifier(&r, "company_id", &state, depth)
+                case .sessionToken:
+                    state.fixed[FixedField.sessionToken.rawValue] = try readIdentifier(
+                        &r,
+                        "session_token",
+                        &state,
+                        depth
+                    )
+                case .transactionId:
+                    state.fixed[FixedField.transactionId.rawValue] = try readIdentifier(
+                        &r,
+                        "transaction_id",
+                        &state,
+                        depth
+                    )
+                case .subscriptionId:
+                    state.fixed[FixedField.subscriptionId.rawValue] = try readIdentifier(
+                        &r,
+                        "subscription_id",
+                        &state,
+                        depth
+                    )
+                case .request: try readRequest(&r, &state, depth: depth + 1)
+                case .metadata: try readMetadata(&r, &state, depth: depth + 1)
+                case .other: try r.skipValue(depth: depth)
+                }
+            } while try r.nextMember()
+        }
+        let size = r.pos - start
+        if size > limits.actionBytesMax {
+            return .failure(
+                ActionStoreError(
+                    .limitExceeded,
+                    "action is \(size) bytes, more than the limit of \(limits.actionBytesMax) bytes"
+                )
+            )
+        }
+        if let problem = state.problem { return .failure(problem) }
+        guard let name = state.actionName, !name.isEmpty else {
+            return .failure(ActionStoreError(.invalidAction, "action_name is required (a non-empty string)"))
+        }
+        var action = Action(time: state.time ?? receivedAt, actionName: name)
+        for f in FixedField.allCases where f != .actionName {
+            if let v = state.fixed[f.rawValue] { action[f] = v }
+        }
+        // Sort leaves by path; a path given twice (duplicate keys) keeps its last value.
+        var leaves = state.leaves
+        if leaves.count > 1 {
+            leaves.sort { $0.path < $1.path || ($0.path == $1.path && $0.seq < $1.seq) }
+            var out: [MetadataField] = []
+            out.reserveCapacity(leaves.count)
+            for (i, l) in leaves.enumerated() where i + 1 == leaves.count || leaves[i + 1].path != l.path {
+                out.append(MetadataField(path: l.path, value: l.value))
+            }
+            action.metadata = out
+        } else {
+            action.metadata = leaves.map { MetadataField(path: $0.path, value: $0.value) }
+        }
+        return .success(NormalizedAction(action: action, pathUses: state.uses))
+    }
+
+    private struct ObjectState {
+        var actionName: String?
+        var fixed = [String?](repeating: nil, count: FixedField.allCases.count)
+        var time: Int64?
+        var leaves: [(path: String, value: Value, seq: Int)] = []
+        var uses: [NormalizedAction.PathUse] = []
+        var problem: ActionStoreError?
+        var path: [UInt8] = []
+        var key: [UInt8] = []
+
+        mutating func fail(_ code: ActionStoreError.Code, _ message: String) {
+            if problem == nil { problem = ActionStoreError(code, message) }
+        }
+    }
+
+    private enum TopKey {
+        case actionName, userId, anonymousId, companyId, sessionToken, transactionId, subscriptionId
+        case request, metadata, other
+
+        init(_ k: [UInt8]) {
+            switch String(decoding: k, as: UTF8.self) {
+            case "action_name", "actionName": self = .actionName
+            case "user_id", "userId": self = .userId
+            case "anonymous_id", "anonymousId": self = .anonymousId
+            case "company_id", "companyId": self = .companyId
+            case "session_token", "sessionToken": self = .sessionToken
+            case "transaction_id", "transactionId": self = .transactionId
+            case "subscription_id", "subscriptionId": self = .subscriptionId
+            case "request": self = .request
+            case "metadata": self = .metadata
+            default: self = .other
+            }
+        }
+    }
+
+    /// Reads a string field; numbers become their decimal text; null is absent.
+    private func readIdentifier(
+        _ r: inout JSONReader,
+        _ field: String,
+        _ state: inout ObjectState,
+        _ depth: Int
+    ) throws(ActionStoreError) -> String? {
+        switch r.peek() ?? 0 {
+        case 0x22: return try r.readString()
+        case 0x6E:
+            _ = try r.readLiteral()
+            return nil
+        case 0x2D, 0x30...0x39:
+            return try r.readNumber().description
+        default:
+            let kind = r.peek() == 0x7B ? "object" : r.peek() == 0x5B ? "array" : "boolean"
+            try r.skipValue(depth: depth)
+            state.fail(.invalidAction, "\(field) must be a string, got \(kind)")
+            return nil
+        }
+    }
+
+    private func readRequest(_ r: inout JSONReader, _ state: inout ObjectState, depth: Int) throws(ActionStoreError) {
+        guard r.peek() == 0x7B else {
+            if r.peek() == 0x6E {
+                _ = try r.readLiteral()
+                return
+            }
+            try r.skipValue(depth: depth - 1)
+            state.fail(.invalidAction, "request must be an object")
+            return
+        }
+        guard depth <= limits.depthMax else { throw r.error("nesting deeper than \(limits.depthMax)") }
+        var key: [UInt8] = []
+        guard try r.beginObject() else { return }
+        repeat {
+            try r.readKey(into: &key)
+            switch String(decoding: key, as: UTF8.self) {
+            case "time":
+                if r.peek() == 0x22 {
+                    r.skipWhitespace()
+                    let s = try r.readString()
+                    if let t = Timestamp.parse(s) {
+                        state.time = t
+                    } else {
+                        state.fail(.invalidAction, "request.time: \(JSONWriter.quoted(s)) is not an ISO 8601 time")
+                    }
+                } else if r.peek() == 0x6E {
+                    _ = try r.readLiteral()
+                } else {
+                    try r.skipValue(depth: depth)
+                    state.fail(.invalidAction, "request.time must be an ISO 8601 string")
+                }
+            case "uri":
+                state.fixed[FixedField.requestURI.rawValue] = try readIdentifier(&r, "request.uri", &state, depth)
+            case "ip_address", "ipAddress":
+                state.fixed[FixedField.requestIPAddress.rawValue] = try readIdentifier(
+                    &r,
+                    "request.ip_address",
+                    &state,
+                    depth
+                )
+            case "user_agent_string", "userAgentString":
+                state.fixed[FixedField.requestUserAgent.rawValue] = try readIdentifier(
+                    &r,
+                    "request.user_agent_string",
+                    &state,
+                    depth
+                )
+            case "verb":
+                state.fixed[FixedField.requestVerb.rawValue] = try readIdentifier(&r, "request.verb", &state, depth)
+            default:
+                try r.skipValue(depth: depth)
+            }
+        } while try r.nextMember()
+    }
+
+    private func readMetadata(_ r: inout JSONReader, _ state: inout ObjectState, depth: Int) throws(ActionStoreError) {
+        guard r.peek() == 0x7B else {
+            if r.peek() == 0x6E {
+                _ = try r.readLiteral()
+                return
+            }
+            try r.skipValue(depth: depth - 1)
+            state.fail(.invalidAction, "metadata must be a JSON object")
+            return
+        }
+        guard depth <= limits.depthMax else { throw r.error("nesting deeper than \(limits.depthMax)") }
+        state.path.removeAll(keepingCapacity: true)
+        try flatten(&r, &state, depth: depth)
+    }
+
+    /// Flattens the object at the reader into leaves under `state.path`.
+    private func flatten(_ r: inout JSONReader, _ state: inout ObjectState, depth: Int) throws(ActionStoreError) {
+        guard try r.beginObject() else { return }
+        let prefixCount = state.path.count
+        repeat {
+            try r.readKey(into: &state.key)
+            if state.key.count > limits.keyBytesMax {
+                let shown = String(decoding: state.key.prefix(40), as: UTF8.self)
+                state.fail(
+                    .limitExceeded,
+                    "metadata key \"\(shown)…\" is \(state.key.count) bytes, more than the limit of "
+                        + "\(limits.keyBytesMax)"
+                )
+            }
+            state.path.removeSubrange(prefixCount...)
+            if prefixCount > 0 { state.path.append(0x2E) }
+            for b in state.key { state.path.append(b == 0x2E ? 0x5F : b) }
+            guard let c = r.peek() else { throw r.error("unexpected end of input, expected a value") }
+            let value: Value
+            switch c {
+            case 0x7B:
+                guard depth + 1 <= limits.depthMax else { throw r.error("nesting deeper than \(limits.depthMax)") }
+                state.uses.append(.init(path: String(decoding: state.path, as: UTF8.self), type: .object))
+                try flatten(&r, &state, depth: depth + 1)
+                continue
+            case 0x5B:
+                var text: [UInt8]? = []
+                try r.copyValue(depth: depth, into: &text)
+                value = .array(String(decoding: text!, as: UTF8.self))
+            case 0x22:
+                value = .string(try r.readString())
+            case 0x74, 0x66, 0x6E:
+                guard let b = try r.readLiteral() else { continue }  // null: dropped
+                value = .bool(b)
+            case 0x2D, 0x30...0x39:
+                value = try r.readNumber()
+            default:
+                throw r.error("unexpected \(r.describe(c)), expected a value")
+            }
+            let path = String(decoding: state.path, as: UTF8.self)
+            state.uses.append(.init(path: path, type: value.fieldType))
+            state.leaves.append((path, value, state.leaves.count))
+        } while try r.nextMember()
+        state.path.removeSubrange(prefixCount...)
+    }
+}
