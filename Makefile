@@ -1,0 +1,41 @@
+# ActionStore: `make run` starts the main job, `make test` runs the tests. Each installs what is missing.
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev pkg-config
+DATA ?= ./data
+PORT ?= 8080
+EVENTS ?= 1000000
+
+.PHONY: deps build release run test tsan bench lint format clean
+
+# Installs the C libraries from Debian when a header is missing (apt-get update once, then install).
+deps:
+	@if [ ! -f /usr/include/lz4.h ] || [ ! -f /usr/include/xxhash.h ] || [ ! -f /usr/include/roaring/roaring.h ] \
+	    || ! command -v pkg-config >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+# The main job. Until the collector lands: import a generated sample into ./data and print a group-by.
+run: release
+	./.build/release/actionbench generate --events 20000 --seed 1 --out $(DATA)/sample.ndjson
+	./.build/release/actionstore import --data $(DATA) --app demo $(DATA)/sample.ndjson
+	./.build/release/actionstore stats --data $(DATA)
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+lint:
+	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks
+
+format:
+	swift format -i -r Package.swift Sources Tests tools Benchmarks
+
+clean:
+	rm -rf .build
