@@ -1,0 +1,1 @@
+print("actionstore CLI: coming with the store")

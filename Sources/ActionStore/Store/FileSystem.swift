@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// Small POSIX helpers for the store's files. Foundation's FileManager cannot fsync a directory,
+/// and the store's durability argument rests on exactly those calls.
+enum FileSystem {
+    static func errnoMessage(_ err: Int32 = errno) -> String { String(cString: strerror(err)) }
+
+    static func makeDirectory(_ path: String) throws(ActionStoreError) {
+        var components: [Substring] = []
+        var current = path.hasPrefix("/") ? "" : "."
+        components = path.split(separator: "/")
+        for c in components {
+            current += "/" + c
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw ActionStoreError(.io, "cannot create directory \(current): \(errnoMessage())")
+            }
+        }
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func fsyncDirectory(_ path: String) throws(ActionStoreError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ActionStoreError(.io, "cannot open directory \(path): \(errnoMessage())") }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw ActionStoreError(.io, "fsync of directory \(path) failed: \(errnoMessage())") }
+    }
+
+    static func readFile(_ path: String) throws(ActionStoreError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ActionStoreError(.io, "cannot open \(path): \(errnoMessage())") }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ActionStoreError(.io, "cannot read \(path): \(errnoMessage())")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buf[..<n])
+        }
+        return out
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ActionStoreError) {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ActionStoreError(.io, "cannot create \(tmp): \(errnoMessage())") }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let m = errnoMessage()
+                close(fd)
+                throw ActionStoreError(.io, "cannot write \(tmp): \(m)")
+            }
+            off += n
+        }
+        if fsync(fd) != 0 {
+            let m = errnoMessage()
+            close(fd)
+            throw ActionStoreError(.io, "fsync of \(tmp) failed: \(m)")
+        }
+        close(fd)
+        if rename(tmp, path) != 0 {
+            throw ActionStoreError(.io, "cannot rename \(tmp) to \(path): \(errnoMessage())")
+        }
+        try fsyncDirectory(parent(of: path))
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func listDirectory(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    static func remove(_ path: String) { unlink(path) }
+}
