@@ -37,7 +37,8 @@ struct ActionGenerator {
     static let providers = ["Google", "GitHub", "Email", "Microsoft", "Okta", "Apple"]
     static let plans = ["free", "starter", "growth", "enterprise"]
 
-    init(seed: UInt64, count: Int, days: Int = 90, end: Int64 = 1_790_812_800_000_000 /* 2026-10-01Z */) {
+    /// `end` defaults to 2026-10-01T00:00:00Z.
+    init(seed: UInt64, count: Int, days: Int = 90, end: Int64 = 1_790_812_800_000_000) {
         rng = SplitMix64(seed: seed)
         self.end = end
         self.days = days
