@@ -11,7 +11,8 @@ let package = Package(
         .executable(name: "actionbench", targets: ["actionbench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries from Debian: liblz4-dev, libxxhash-dev, libroaring-dev.
@@ -20,7 +21,7 @@ let package = Package(
         .systemLibrary(name: "CRoaring", path: "Sources/CRoaring"),
         .target(
             name: "ActionStore",
-            dependencies: ["CLZ4", "CXXHash", "CRoaring"],
+            dependencies: ["CLZ4", "CXXHash", "CRoaring", .product(name: "Logging", package: "swift-log")],
             path: "Sources/ActionStore"
         ),
         .executableTarget(

@@ -1,0 +1,153 @@
+import Dispatch
+
+extension Store {
+    /// Writes every memtable to segment files, installs them in the manifest, and checkpoints the
+    /// journal. Returns once done; a no-op when nothing is in memory.
+    /// - Throws: the error that stopped the flush (also kept as the sticky background error).
+    public func flush() throws {
+        try flushQueue.sync { try flushNow() }
+    }
+
+    func backgroundFlush() {
+        state.withLock { $0.flushScheduled = false }
+        do { try flushNow() } catch {
+            logger.error("background flush failed: \(error)")
+        }
+    }
+
+    /// Runs on the flush queue. Steps, each crash-safe:
+    /// 1. under the lock: roll the journal to a new file N and move the memtables aside (they stay
+    ///    visible to queries);
+    /// 2. write and fsync one segment per (application, partition);
+    /// 3. replace the manifest (segments added, checkpoint N): from here the journal files below N
+    ///    are redundant;
+    /// 4. drop the flushed memtables, open the new segments, delete journal files below N.
+    /// A crash before 3 leaves orphan segment files that the next open deletes; the journal still
+    /// holds every action. A crash after 3 replays from N only.
+    func flushNow() throws {
+        try manifestLock.withLock { _ in
+            let taken: (tables: [Memtable], checkpoint: UInt64, firstSegment: UInt64)? = try state.withLock { s in
+                if let e = s.backgroundError { throw e }
+                guard !s.memtables.isEmpty, !s.closed else { return nil }
+                let n = try journal.rollFile()
+                let tables = s.memtables.values.sorted {
+                    ($0.application, $0.partition) < ($1.application, $1.partition)
+                }
+                s.flushing = tables
+                s.memtables = [:]
+                s.memtableBytes = 0
+                let first = s.manifest.nextSegmentNumber
+                s.manifest.nextSegmentNumber += UInt64(tables.count)
+                return (tables, n, first)
+            }
+            guard let taken else { return }
+            do {
+                var written: [(app: String, partition: String, entry: Manifest.SegmentEntry, rel: String)] = []
+                for (i, table) in taken.tables.enumerated() {
+                    let file = SegmentFileNames.name(taken.firstSegment + UInt64(i))
+                    let dir = directory + "/apps/" + ApplicationDirectory.name(table.application) + "/" + table.partition
+                    try FileSystem.makeDirectory(dir)
+                    var rows = table.rows
+                    rows.sortByTime()
+                    var segOptions = options.segment
+                    segOptions.sync = true
+                    let info = try SegmentWriter.write(actions: rows, to: dir + "/" + file, options: segOptions)
+                    try FileSystem.fsyncDirectory(dir)
+                    written.append(
+                        (
+                            table.application, table.partition,
+                            Manifest.SegmentEntry(
+                                file: file,
+                                rows: info.rows,
+                                bytes: Int64(info.bytes),
+                                minTime: info.minTime,
+                                maxTime: info.maxTime
+                            ),
+                            Store.segmentPath(app: table.application, partition: table.partition, file: file)
+                        )
+                    )
+                }
+                // Build the next manifest from the current one (only holders of manifestLock change it).
+                var next = state.withLock { s in
+                    var m = s.manifest
+                    for (app, schema) in s.schemas {
+                        let d = schema.asDelta
+                        m.applications[app, default: .init()].keys = Dictionary(
+                            uniqueKeysWithValues: d.keys.map { ($0.name, $0.type.rawValue) }
+                        )
+                        m.applications[app, default: .init()].paths = Dictionary(
+                            uniqueKeysWithValues: d.paths.map { ($0.name, $0.type.rawValue) }
+                        )
+                    }
+                    return m
+                }
+                for w in written { next.applications[w.app, default: .init()].partitions[w.partition, default: []].append(w.entry) }
+                next.version += 1
+                next.journalCheckpoint = taken.checkpoint
+                try next.save(directory: directory)
+                var readers: [(String, Result<SegmentReader, ActionStoreError>)] = []
+                for w in written {
+                    readers.append(
+                        (
+                            w.rel,
+                            Result { () throws(ActionStoreError) in try Store.openSegment(directory + "/" + w.rel) }
+                        )
+                    )
+                }
+                state.withLock { s in
+                    s.manifest.version = next.version
+                    s.manifest.journalCheckpoint = next.journalCheckpoint
+                    s.manifest.applications = next.applications
+                    for (rel, r) in readers { s.readers[rel] = r }
+                    s.flushing = []
+                }
+                try journal.deleteFiles(before: taken.checkpoint)
+            } catch {
+                let e =
+                    (error as? ActionStoreError)
+                    ?? ActionStoreError(.io, "flush failed: \(error)")
+                // The memtables stay in `flushing` (queries still see them; the journal holds them).
+                state.withLock { s in
+                    if s.backgroundError == nil { s.backgroundError = e }
+                }
+                throw e
+            }
+        }
+    }
+
+    /// Checks once a second whether the oldest row in memory has passed `memtableAgeMax`.
+    func scheduleAgeCheck() {
+        flushQueue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in
+            guard let self else { return }
+            let (due, closed) = self.state.withLock { s -> (Bool, Bool) in
+                let now = DispatchTime.now().uptimeNanoseconds
+                let age = self.options.memtableAgeMax
+                let ageNanos = UInt64(age.components.seconds) * 1_000_000_000 + UInt64(age.components.attoseconds / 1_000_000_000)
+                let oldest = s.memtables.values.map(\.firstRowAt).min()
+                return (oldest.map { now &- $0 >= ageNanos } ?? false, s.closed)
+            }
+            if closed { return }
+            if due { try? self.flushNow() }
+            self.scheduleAgeCheck()
+        }
+    }
+}
+
+/// Segment file names: `<20-digit number>.seg`, unique in the store and ordered by creation.
+enum SegmentFileNames {
+    static func name(_ n: UInt64) -> String { String(n).leftPadded(20) + ".seg" }
+}
+
+extension [Action] {
+    /// Sorts by time, keeping arrival order among equal times.
+    mutating func sortByTime() {
+        var sorted = true
+        for i in 1..<Swift.max(count, 1) where self[i].time < self[i - 1].time {
+            sorted = false
+            break
+        }
+        if sorted { return }
+        let order = indices.sorted { (self[$0].time, $0) < (self[$1].time, $1) }
+        self = order.map { self[$0] }
+    }
+}

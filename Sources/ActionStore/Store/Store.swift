@@ -1,0 +1,399 @@
+import Dispatch
+import Logging
+import Synchronization
+
+/// An embedded store of user actions: the public face of the engine.
+///
+/// Write path: normalize (outside any lock) → under the store lock: admit against the
+/// application's schema, enqueue one journal record (schema additions first, then the actions),
+/// insert into the memtables → outside the lock: wait until the journal says the record is durable
+/// → acknowledge. Enqueueing under the store lock keeps journal order equal to commit order, so a
+/// schema addition is always journaled before an action that relies on it.
+///
+/// Read path: a snapshot (segment readers and memtable rows) taken under the lock, evaluated
+/// outside it.
+///
+/// Threads: callers' threads (append, query); the journal thread (writes, fsyncs, releases
+/// waiters); the flush queue (writes segments and the manifest). Locks: `state` (short, never
+/// held across I/O except the journal's in-memory enqueue) and `manifestLock` (serializes
+/// manifest replacements; held across segment and manifest writes, never by appenders).
+public final class Store: Sendable {
+    // Constant after init.
+    public let directory: String
+    public let options: StoreOptions
+    let partitioning: Partitioning
+    let journal: JournalWriter
+    let lockFile: LockFile
+    let normalizer: ActionNormalizer
+    let flushQueue = DispatchQueue(label: "actionstore.flush")
+    let manifestLock = Mutex(())
+    let logger = Logger(label: "actionstore.store")
+    /// Damaged journal records skipped by the replay of this open.
+    let damagedSkipped: Int
+
+    // Guarded by state.
+    let state: Mutex<State>
+
+    struct MemKey: Hashable, Sendable {
+        var application: String
+        var partition: String
+    }
+
+    struct State: Sendable {
+        var manifest: Manifest
+        var schemas: [String: Schema] = [:]
+        var memtables: [MemKey: Memtable] = [:]
+        /// Memtables handed to a running flush: still visible to queries until their segments land.
+        var flushing: [Memtable] = []
+        /// Open segment readers by relative path; a file that failed to open maps to its error.
+        var readers: [String: Result<SegmentReader, ActionStoreError>] = [:]
+        var memtableBytes = 0
+        var flushScheduled = false
+        var closed = false
+        var backgroundError: ActionStoreError?
+    }
+
+    // MARK: - Open and close
+
+    /// Opens (creating if needed) the store in `directory`.
+    ///
+    /// Replays the journal from the manifest's checkpoint: a torn tail is cut and logged; damage
+    /// before the tail fails the open (naming file and offset) unless
+    /// `options.skipDamagedJournalRecords` is set.
+    /// - Throws: `.locked` if another process has the store open (naming its pid); `.corruption`;
+    ///   `.io`.
+    public static func open(at directory: String, options: StoreOptions = .init()) throws -> Store {
+        try Store(directory: directory, options: options)
+    }
+
+    private init(directory: String, options: StoreOptions) throws {
+        self.directory = directory
+        self.options = options
+        try FileSystem.makeDirectory(directory)
+        lockFile = try LockFile(directory: directory)
+        var manifest = try Manifest.load(directory: directory) ?? Manifest()
+        if manifest.version == 0 {
+            manifest.partitioning = options.partitioning
+        }
+        partitioning = manifest.partitioning
+        normalizer = ActionNormalizer(limits: options.limits)
+
+        var st = State(manifest: manifest)
+        for (app, entry) in manifest.applications { st.schemas[app] = Schema(manifest: entry) }
+        Store.removeOrphans(directory: directory, manifest: manifest)
+
+        // Replay the journal into the memtables.
+        let journalDir = directory + "/journal"
+        try FileSystem.makeDirectory(journalDir)
+        let reader = JournalReader(directory: journalDir)
+        let part = manifest.partitioning
+        let start = JournalPosition(fileNumber: max(manifest.journalCheckpoint, 1), offset: 0)
+        var bytes = 0
+        let replay = try reader.replay(from: start, skipDamaged: options.skipDamagedJournalRecords) {
+            type, payload, position in
+            guard type == .batch else { return }
+            let batch: JournalBatch
+            do { batch = try BatchCodec.decode(payload) } catch {
+                throw ActionStoreError(.corruption, "journal record at \(position): \(error)")
+            }
+            if !batch.schemaDelta.isEmpty { st.schemas[batch.application, default: Schema()].apply(batch.schemaDelta) }
+            for a in batch.actions {
+                let key = MemKey(application: batch.application, partition: part.key(a.time))
+                st.memtables[key, default: Memtable(application: key.application, partition: key.partition)]
+                    .append(a, now: DispatchTime.now().uptimeNanoseconds)
+                bytes += Memtable.estimate(a)
+            }
+        }
+        st.memtableBytes = bytes
+        damagedSkipped = replay.damagedSkipped
+        for note in replay.notes { logger.warning("journal replay: \(note)") }
+
+        var jc = JournalWriter.Configuration()
+        jc.durability = options.durability
+        jc.fileBytesMax = options.journalFileBytesMax
+        journal = try JournalWriter(directory: journalDir, configuration: jc, recoveredEnd: replay.validEnd)
+
+        for (app, entry) in manifest.applications {
+            for (partition, segs) in entry.partitions {
+                for s in segs {
+                    let rel = Store.segmentPath(app: app, partition: partition, file: s.file)
+                    st.readers[rel] = Result { () throws(ActionStoreError) in
+                        try Store.openSegment(directory + "/" + rel)
+                    }
+                }
+            }
+        }
+        state = Mutex(st)
+        if options.backgroundFlush { scheduleAgeCheck() }
+    }
+
+    /// Flushes nothing by itself: the journal already holds every acknowledged action. Stops the
+    /// background work, syncs and closes the journal, and releases the directory lock.
+    /// Later calls do nothing.
+    public func close() throws {
+        let wasClosed = state.withLock { s in
+            defer { s.closed = true }
+            return s.closed
+        }
+        if wasClosed { return }
+        flushQueue.sync {}
+        try journal.close()
+    }
+
+    deinit {
+        try? journal.close()
+    }
+
+    // MARK: - Append
+
+    /// Normalizes and stores the actions of one JSON document (an action object or an array of
+    /// them), returning once the accepted ones are durable under the journal policy.
+    ///
+    /// Blocks the calling thread while the journal syncs: for tools and tests. Servers use the
+    /// `async` variant.
+    /// - Parameters:
+    ///   - application: the application (Moesif's application id); each has its own schema.
+    ///   - json: UTF-8 JSON bytes.
+    ///   - receivedAt: the time given to actions without `request.time` (UTC microseconds).
+    /// - Returns: an outcome per action.
+    /// - Throws: `.invalidJSON` (naming the byte offset) when the document cannot be read;
+    ///   `.io` or `.closed` when nothing could be made durable.
+    public func append(
+        application: String,
+        json: UnsafeRawBufferPointer,
+        receivedAt: Int64 = Timestamp.now()
+    ) throws -> AppendResult {
+        let (result, ticket) = try commit(application: application, normalized: normalize(json, receivedAt))
+        if let ticket { try journal.waitDurable(ticket) }
+        return result
+    }
+
+    /// `append(application:json:receivedAt:)` for a byte array.
+    public func append(
+        application: String,
+        json: [UInt8],
+        receivedAt: Int64 = Timestamp.now()
+    ) throws -> AppendResult {
+        try json.withUnsafeBytes { try append(application: application, json: $0, receivedAt: receivedAt) }
+    }
+
+    /// The async append: suspends, without blocking a thread of the cooperative pool, until the
+    /// accepted actions are durable.
+    public func append(
+        application: String,
+        json: [UInt8],
+        receivedAt: Int64 = Timestamp.now()
+    ) async throws -> AppendResult {
+        let (result, ticket) = try json.withUnsafeBytes {
+            try commit(application: application, normalized: normalize($0, receivedAt))
+        }
+        if let ticket { try await journal.durable(ticket) }
+        return result
+    }
+
+    /// Stores already-built actions (the typed API). Metadata paths must already be normalized
+    /// (no dots inside a key); they are type-checked against the schema like JSON input.
+    public func append(application: String, actions: [Action]) throws -> AppendResult {
+        let (result, ticket) = try commit(application: application, normalized: actions.map(Store.typed))
+        if let ticket { try journal.waitDurable(ticket) }
+        return result
+    }
+
+    /// `append(application:actions:)` for servers.
+    public func append(application: String, actions: [Action]) async throws -> AppendResult {
+        let (result, ticket) = try commit(application: application, normalized: actions.map(Store.typed))
+        if let ticket { try await journal.durable(ticket) }
+        return result
+    }
+
+    private func normalize(
+        _ json: UnsafeRawBufferPointer,
+        _ receivedAt: Int64
+    ) throws -> [Result<NormalizedAction, ActionStoreError>] {
+        try normalizer.normalizeDocument(json.assumingMemoryBound(to: UInt8.self), receivedAt: receivedAt)
+    }
+
+    static func typed(_ a: Action) -> Result<NormalizedAction, ActionStoreError> {
+        guard !a.actionName.isEmpty else {
+            return .failure(ActionStoreError(.invalidAction, "action_name is required (a non-empty string)"))
+        }
+        var uses: [NormalizedAction.PathUse] = []
+        var seenObjects = Set<Substring>()
+        for f in a.metadata {
+            var idx = f.path.startIndex
+            while let dot = f.path[idx...].firstIndex(of: ".") {
+                let prefix = f.path[..<dot]
+                if seenObjects.insert(prefix).inserted { uses.append(.init(path: String(prefix), type: .object)) }
+                idx = f.path.index(after: dot)
+            }
+            uses.append(.init(path: f.path, type: f.value.fieldType))
+        }
+        var sorted = a
+        sorted.metadata.sort { $0.path < $1.path }
+        return .success(NormalizedAction(action: sorted, pathUses: uses))
+    }
+
+    /// Admits, journals and inserts under the store lock. Returns the journal ticket to wait on.
+    func commit(
+        application: String,
+        normalized: [Result<NormalizedAction, ActionStoreError>]
+    ) throws -> (AppendResult, JournalWriter.Ticket?) {
+        guard !application.isEmpty else {
+            throw ActionStoreError(.invalidAction, "the application id is empty")
+        }
+        // Encode optimistically outside the lock: the common batch adds nothing to the schema and
+        // drops nothing, and then the record is exactly this.
+        let okActions = normalized.compactMap { try? $0.get().action }
+        let optimistic =
+            okActions.isEmpty
+            ? [] : BatchCodec.encode(JournalBatch(application: application, schemaDelta: .init(), actions: okActions))
+        let now = DispatchTime.now().uptimeNanoseconds
+        var shouldFlush = false
+        let out: (AppendResult, JournalWriter.Ticket?) = try state.withLock { s in
+            if let e = s.backgroundError {
+                throw ActionStoreError(.closed, "writes are stopped after a background failure: \(e.message)")
+            }
+            if s.closed { throw ActionStoreError(.closed, "the store at \(directory) is closed") }
+            var schema = s.schemas[application] ?? Schema()
+            var delta = SchemaDelta()
+            var outcomes: [ActionOutcome] = []
+            outcomes.reserveCapacity(normalized.count)
+            var accepted: [Action] = []
+            accepted.reserveCapacity(okActions.count)
+            var exact = true
+            for (i, r) in normalized.enumerated() {
+                switch r {
+                case .failure(let e):
+                    outcomes.append(.rejected(e))
+                case .success(var n):
+                    switch schema.admit(
+                        &n,
+                        application: application,
+                        index: i,
+                        policy: options.schemaConflictPolicy,
+                        pathsMax: options.limits.pathsPerApplicationMax,
+                        delta: &delta
+                    ) {
+                    case .success(let dropped):
+                        if !dropped.isEmpty { exact = false }
+                        outcomes.append(.accepted(droppedFields: dropped))
+                        accepted.append(n.action)
+                    case .failure(let e):
+                        exact = false
+                        outcomes.append(.rejected(e))
+                    }
+                }
+            }
+            guard !accepted.isEmpty else { return (AppendResult(outcomes: outcomes), nil) }
+            let payload =
+                exact && delta.isEmpty
+                ? optimistic
+                : BatchCodec.encode(JournalBatch(application: application, schemaDelta: delta, actions: accepted))
+            let ticket = try journal.enqueue(payload, type: .batch)
+            s.schemas[application] = schema
+            for a in accepted {
+                let key = MemKey(application: application, partition: partitioning.key(a.time))
+                s.memtables[key, default: Memtable(application: application, partition: key.partition)]
+                    .append(a, now: now)
+                s.memtableBytes += Memtable.estimate(a)
+                if s.memtables[key]!.rowCount >= options.memtableRowsMax { shouldFlush = true }
+            }
+            if s.memtableBytes >= options.memtableBytesMax { shouldFlush = true }
+            if shouldFlush {
+                if s.flushScheduled || !options.backgroundFlush { shouldFlush = false } else { s.flushScheduled = true }
+            }
+            return (AppendResult(outcomes: outcomes), ticket)
+        }
+        if shouldFlush { flushQueue.async { self.backgroundFlush() } }
+        return out
+    }
+
+    // MARK: - Schema and stats
+
+    /// The schema of an application, if it has stored anything.
+    public func schema(application: String) -> Schema? {
+        state.withLock { $0.schemas[application] }
+    }
+
+    /// The applications that have stored actions.
+    public var applications: [String] {
+        state.withLock { Array($0.schemas.keys).sorted() }
+    }
+
+    /// What the store holds, per application and partition.
+    public func stats() -> StoreStats {
+        let (manifest, mem, error) = state.withLock { s in
+            (s.manifest, s.memtables.values.map { ($0.application, $0.partition, $0.rowCount) }, s.backgroundError)
+        }
+        var parts: [String: StoreStats.Partition] = [:]
+        for (app, entry) in manifest.applications {
+            for (p, segs) in entry.partitions where !segs.isEmpty {
+                parts[app + "\u{0}" + p] = StoreStats.Partition(
+                    application: app,
+                    partition: p,
+                    segments: segs.count,
+                    segmentRows: segs.reduce(0) { $0 + $1.rows },
+                    segmentBytes: segs.reduce(0) { $0 + $1.bytes },
+                    memtableRows: 0
+                )
+            }
+        }
+        for (app, p, rows) in mem {
+            parts[
+                app + "\u{0}" + p,
+                default: StoreStats.Partition(
+                    application: app,
+                    partition: p,
+                    segments: 0,
+                    segmentRows: 0,
+                    segmentBytes: 0,
+                    memtableRows: 0
+                )
+            ].memtableRows += rows
+        }
+        let journalDir = directory + "/journal"
+        let files = (try? JournalFileNames.list(journalDir)) ?? []
+        return StoreStats(
+            partitions: parts.values.sorted { ($0.application, $0.partition) < ($1.application, $1.partition) },
+            applications: applications,
+            journalFiles: files.count,
+            journalBytes: files.reduce(0) { $0 + FileSystem.fileSize(JournalFileNames.path(journalDir, $1)) },
+            journal: journal.stats,
+            damagedJournalRecordsSkipped: damagedSkipped,
+            backgroundError: error?.description
+        )
+    }
+
+    // MARK: - Files
+
+    static func segmentPath(app: String, partition: String, file: String) -> String {
+        "apps/" + ApplicationDirectory.name(app) + "/" + partition + "/" + file
+    }
+
+    static func openSegment(_ path: String) throws(ActionStoreError) -> SegmentReader {
+        do { return try SegmentReader(path: path) } catch let e as ActionStoreError { throw e } catch {
+            throw ActionStoreError(.io, "cannot open segment \(path): \(error)")
+        }
+    }
+
+    /// Deletes segment files the manifest does not name (left by a crash between writing a
+    /// segment and installing the manifest) and temporary files.
+    static func removeOrphans(directory: String, manifest: Manifest) {
+        var live = Set<String>()
+        for (app, entry) in manifest.applications {
+            for (p, segs) in entry.partitions {
+                for s in segs { live.insert(segmentPath(app: app, partition: p, file: s.file)) }
+            }
+        }
+        let apps = directory + "/apps"
+        for appDir in FileSystem.listDirectory(apps) {
+            for p in FileSystem.listDirectory(apps + "/" + appDir) {
+                for f in FileSystem.listDirectory(apps + "/" + appDir + "/" + p) {
+                    let rel = "apps/" + appDir + "/" + p + "/" + f
+                    if !live.contains(rel) { FileSystem.remove(directory + "/" + rel) }
+                }
+            }
+        }
+        FileSystem.remove(directory + "/" + Manifest.fileName + ".tmp")
+    }
+}

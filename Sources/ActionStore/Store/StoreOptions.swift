@@ -1,0 +1,71 @@
+/// Settings of a `Store`. Each field states its default.
+public struct StoreOptions: Sendable {
+    /// When an append returns. Default `.fsyncEachBatch`: after the batch is on disk.
+    public var durability: JournalWriter.DurabilityPolicy = .fsyncEachBatch
+    /// Time partitioning of a new store. Default `.day`. An existing store keeps the one it was
+    /// created with (the manifest records it).
+    public var partitioning: Partitioning = .day
+    /// Normalization limits (action size, depth, key length, paths per application).
+    public var limits = NormalizeLimits()
+    /// What to do with an action that breaks its schema. Default `.reject`.
+    public var schemaConflictPolicy: SchemaConflictPolicy = .reject
+    /// Flush the memtables when one holds this many rows. Default 1,000,000.
+    public var memtableRowsMax = 1_000_000
+    /// Flush when the memtables together hold about this many bytes. Default 512 MiB.
+    public var memtableBytesMax = 512 << 20
+    /// Flush when the oldest row in memory is this old. Default 5 minutes.
+    public var memtableAgeMax: Duration = .seconds(300)
+    /// Roll journal files at this size. Default 64 MiB.
+    public var journalFileBytesMax = 64 << 20
+    /// On open, skip damaged journal records (reporting their count) instead of failing. Default false.
+    public var skipDamagedJournalRecords = false
+    /// Run flushes on a background queue when a threshold is reached. Default true; when false
+    /// only `flush()` writes segments.
+    public var backgroundFlush = true
+    /// Segment writer settings.
+    public var segment = SegmentOptions()
+
+    public init() {}
+}
+
+/// What happened to one action of an append.
+public enum ActionOutcome: Sendable, Hashable {
+    /// Stored; `droppedFields` lists fields removed under `.dropConflictingFields`.
+    case accepted(droppedFields: [String])
+    /// Already stored (same transaction_id within the dedupe window): acknowledged, not stored again.
+    case duplicate
+    /// Not stored, and why.
+    case rejected(ActionStoreError)
+}
+
+/// The outcome of an append: one entry per action, in order, and counts.
+public struct AppendResult: Sendable, Hashable {
+    public var outcomes: [ActionOutcome]
+    public var accepted: Int { outcomes.count { if case .accepted = $0 { true } else { false } } }
+    public var rejected: Int { outcomes.count { if case .rejected = $0 { true } else { false } } }
+    public var duplicates: Int { outcomes.count { $0 == .duplicate } }
+}
+
+/// A summary of what a store holds.
+public struct StoreStats: Sendable, Hashable {
+    public struct Partition: Sendable, Hashable {
+        public var application: String
+        public var partition: String
+        public var segments: Int
+        public var segmentRows: Int
+        public var segmentBytes: Int64
+        public var memtableRows: Int
+    }
+    public var partitions: [Partition]
+    public var applications: [String]
+    public var journalFiles: Int
+    public var journalBytes: Int64
+    public var journal: JournalWriter.Stats
+    /// Records skipped as damaged during the last open's replay.
+    public var damagedJournalRecordsSkipped: Int
+    /// The sticky background error, if a flush or the journal failed.
+    public var backgroundError: String?
+    public var rows: Int { partitions.reduce(0) { $0 + $1.segmentRows + $1.memtableRows } }
+    public var segments: Int { partitions.reduce(0) { $0 + $1.segments } }
+    public var segmentBytes: Int64 { partitions.reduce(0) { $0 + $1.segmentBytes } }
+}
