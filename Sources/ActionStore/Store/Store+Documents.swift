@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+
+extension Store {
+    /// Stores many single-action JSON documents (NDJSON lines) as one batch: one journal record,
+    /// one wait. A document that is not valid JSON rejects only itself.
+    ///
+    /// Large batches are normalized on every core.
+    /// - Returns: one outcome per document, in order.
+    public func append(
+        application: String,
+        documents: [ArraySlice<UInt8>],
+        receivedAt: Int64 = Timestamp.now()
+    ) throws -> AppendResult {
+        let (result, ticket) = try commit(application: application, normalized: normalizeEach(documents, receivedAt))
+        if let ticket { try journal.waitDurable(ticket) }
+        return result
+    }
+
+    /// The async variant of ``append(application:documents:receivedAt:)``.
+    public func append(
+        application: String,
+        documents: [ArraySlice<UInt8>],
+        receivedAt: Int64 = Timestamp.now()
+    ) async throws -> AppendResult {
+        let (result, ticket) = try commit(application: application, normalized: normalizeEach(documents, receivedAt))
+        if let ticket { try await journal.durable(ticket) }
+        return result
+    }
+
+    func normalizeEach(
+        _ documents: [ArraySlice<UInt8>],
+        _ receivedAt: Int64
+    ) -> [Result<NormalizedAction, ActionStoreError>] {
+        let n = normalizer
+        func one(_ d: ArraySlice<UInt8>) -> Result<NormalizedAction, ActionStoreError> {
+            d.withUnsafeBufferPointer { n.normalize($0, receivedAt: receivedAt) }
+        }
+        let workers = min(System.coreCount, documents.count / 512)
+        guard workers > 1 else { return documents.map(one) }
+        let out = UnsafeResults(count: documents.count)
+        let chunk = (documents.count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = w * chunk
+            let hi = min(documents.count, lo + chunk)
+            for i in lo..<hi { out.set(i, one(documents[i])) }
+        }
+        return out.take()
+    }
+}
+
+/// A results array written by disjoint indexes from several threads.
+private final class UnsafeResults: @unchecked Sendable {
+    // Safe without a lock because every index is written by exactly one worker of one
+    // concurrentPerform, and read only after it returns (which orders the writes before the reads).
+    private var items: [Result<NormalizedAction, ActionStoreError>?]
+
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ r: Result<NormalizedAction, ActionStoreError>) {
+        items.withUnsafeMutableBufferPointer { $0[i] = r }
+    }
+
+    func take() -> [Result<NormalizedAction, ActionStoreError>] { items.map { $0! } }
+}
+
+enum System {
+    static let coreCount: Int = {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return 4
+        #endif
+    }()
+}

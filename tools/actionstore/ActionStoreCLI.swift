@@ -1,0 +1,176 @@
+import ActionStore
+import ArgumentParser
+import Foundation
+
+@main
+struct ActionStoreCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "actionstore",
+        abstract: "An embedded store of user actions: import, query and inspect a store directory.",
+        subcommands: [Import.self, Stats.self, Flush.self]
+    )
+}
+
+struct StoreLocation: ParsableArguments {
+    @Option(help: "The store directory.") var data = "./data"
+}
+
+/// A one-line progress display on stderr when it is a terminal.
+struct Progress {
+    let enabled = isatty(2) != 0
+    let start = Date()
+    var last = Date.distantPast
+
+    mutating func update(_ text: @autoclosure () -> String, force: Bool = false) {
+        guard enabled else { return }
+        let now = Date()
+        guard force || now.timeIntervalSince(last) > 0.2 else { return }
+        last = now
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text()).utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import NDJSON (one Moesif action per line) into an application.",
+        discussion: """
+            Prints how many actions were accepted, rejected and deduplicated; each rejection goes to \
+            stderr with its line number and reason. Exits once everything accepted is durable; \
+            exit status 1 if any line was rejected.
+            """
+    )
+    @OptionGroup var location: StoreLocation
+    @Option(help: "The application (Moesif application id).") var app: String
+    @Option(help: "Lines per batch (one journal record each).") var batch = 5000
+    @Argument(help: "The NDJSON file, or - for stdin.") var file: String
+
+    func run() throws {
+        let store = try Store.open(at: location.data)
+        defer { try? store.close() }
+        guard let handle = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
+            throw ValidationError("cannot open \(file)")
+        }
+        var progress = Progress()
+        var accepted = 0
+        var rejected = 0
+        var duplicates = 0
+        var lineNumber = 0
+        var bytesRead = 0
+        var carry: [UInt8] = []
+        var lines: [ArraySlice<UInt8>] = []
+        var lineNumbers: [Int] = []
+
+        func submit() throws {
+            guard !lines.isEmpty else { return }
+            let result = try store.append(application: app, documents: lines)
+            for (i, o) in result.outcomes.enumerated() {
+                switch o {
+                case .accepted(let dropped):
+                    accepted += 1
+                    if !dropped.isEmpty {
+                        printError("line \(lineNumbers[i]): dropped fields \(dropped.joined(separator: ", "))")
+                    }
+                case .duplicate: duplicates += 1
+                case .rejected(let e):
+                    rejected += 1
+                    printError("line \(lineNumbers[i]): \(e.message)")
+                }
+            }
+            lines.removeAll(keepingCapacity: true)
+            lineNumbers.removeAll(keepingCapacity: true)
+            let secs = Date().timeIntervalSince(progress.start)
+            progress.update(
+                "imported \(accepted) actions, \(rejected) rejected, "
+                    + String(format: "%.0f actions/s, %.1f MB/s", Double(accepted) / secs, Double(bytesRead) / secs / 1e6)
+            )
+        }
+
+        while true {
+            let chunk = handle.readData(ofLength: 4 << 20)
+            if chunk.isEmpty { break }
+            bytesRead += chunk.count
+            var buffer = carry
+            buffer.append(contentsOf: chunk)
+            var start = 0
+            while let nl = buffer[start...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                var line = buffer[start..<nl]
+                if line.last == 0x0D { line = line.dropLast() }
+                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                    lines.append(line)
+                    lineNumbers.append(lineNumber)
+                    if lines.count >= batch { try submit() }
+                }
+                start = nl + 1
+            }
+            carry = Array(buffer[start...])
+        }
+        if !carry.isEmpty && !carry.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+            lineNumber += 1
+            lines.append(carry[...])
+            lineNumbers.append(lineNumber)
+        }
+        try submit()
+        progress.finish()
+        try store.close()
+        print("accepted \(accepted), rejected \(rejected), deduplicated \(duplicates)")
+        if rejected > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print applications, partitions, segments, rows and bytes."
+    )
+    @OptionGroup var location: StoreLocation
+
+    func run() throws {
+        let store = try Store.open(at: location.data, options: { var o = StoreOptions(); o.backgroundFlush = false; return o }())
+        defer { try? store.close() }
+        let s = store.stats()
+        print("store \(location.data)")
+        print("applications: \(s.applications.count)  partitions: \(s.partitions.count)  segments: \(s.segments)  "
+            + "rows: \(s.rows)  segment bytes: \(s.segmentBytes)  journal: \(s.journalFiles) files, \(s.journalBytes) bytes")
+        if let e = s.backgroundError { print("background error: \(e)") }
+        if s.damagedJournalRecordsSkipped > 0 { print("damaged journal records skipped: \(s.damagedJournalRecordsSkipped)") }
+        let header = ["application", "partition", "segments", "segment rows", "segment bytes", "memtable rows"]
+        var rows = [header]
+        for p in s.partitions {
+            rows.append([p.application, p.partition, "\(p.segments)", "\(p.segmentRows)", "\(p.segmentBytes)", "\(p.memtableRows)"])
+        }
+        printTable(rows)
+    }
+}
+
+struct Flush: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write every action held in the journal to segment files, and checkpoint the journal."
+    )
+    @OptionGroup var location: StoreLocation
+
+    func run() throws {
+        let store = try Store.open(at: location.data)
+        try store.flush()
+        try store.close()
+        let s = store.stats()
+        print("flushed: \(s.segments) segments, \(s.rows) rows, \(s.segmentBytes) bytes")
+    }
+}
+
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    var widths = first.map(\.count)
+    for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+    for (n, r) in rows.enumerated() {
+        print(r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        if n == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+    }
+}

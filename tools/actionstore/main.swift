@@ -1,1 +1,0 @@
-print("actionstore CLI: coming with the store")
