@@ -33,13 +33,19 @@ import Testing
                 MetadataField(path: "g", value: .bool(true)),
                 MetadataField(path: "h", value: .bool(false)),
                 MetadataField(path: "i", value: .array("[1,\"x\",null]")),
-                MetadataField(path: String(repeating: "p", count: 300), value: .string(String(repeating: "v", count: 20_000))),
+                MetadataField(
+                    path: String(repeating: "p", count: 300),
+                    value: .string(String(repeating: "v", count: 20_000))
+                ),
             ]
         )
         let next = Action(time: .max, actionName: "after")
         let batch = JournalBatch(
             application: "app-ü",
-            schemaDelta: SchemaDelta(keys: [.init(name: "k", type: .object)], paths: [.init(name: "a.b", type: .array)]),
+            schemaDelta: SchemaDelta(
+                keys: [.init(name: "k", type: .object)],
+                paths: [.init(name: "a.b", type: .array)]
+            ),
             actions: [action, next, Action(time: 0, actionName: "zero")]
         )
         let decoded = try BatchCodec.decode(BatchCodec.encode(batch))

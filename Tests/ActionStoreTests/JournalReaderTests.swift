@@ -1,12 +1,12 @@
 import Testing
 
+@testable import ActionStore
+
 #if canImport(Glibc)
 import Glibc
 #else
 import Darwin
 #endif
-
-@testable import ActionStore
 
 /// A record read back by a replay.
 struct ReplayedRecord: Equatable {
@@ -104,6 +104,41 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 47))
     }
 
+    /// The worked example of docs/journal-format.md, byte for byte.
+    @Test func docExampleMatchesTheFormat() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let batch = JournalBatch(
+            application: "shop",
+            schemaDelta: SchemaDelta(paths: [.init(name: "plan", type: .string), .init(name: "seats", type: .number)]),
+            actions: [
+                Action(
+                    time: 1_700_000_000_000_000,
+                    actionName: "Signed Up",
+                    userId: "u1",
+                    metadata: [
+                        MetadataField(path: "plan", value: .string("pro")),
+                        MetadataField(path: "seats", value: .int(3)),
+                    ]
+                )
+            ]
+        )
+        let tickets = try writeJournal(dir, [BatchCodec.encode(batch)])
+        let hex = """
+            41 53 4a 4f 55 52 4e 4c 01 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 77 c0 48 a6 ef c0 b8 bf
+            40 00 00 00 01 88 7d df 3e b5 ce 80 66
+            01 04 73 68 6f 70 00 02 04 70 6c 61 6e 01 05 73 65 61 74 73 02 01 80 80 f2 81 83 89 85 06
+            09 53 69 67 6e 65 64 20 55 70 01 00 02 75 31 02 04 70 6c 61 6e 01 03 70 72 6f
+            05 73 65 61 74 73 02 06
+            """
+        let expected = hex.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { UInt8($0, radix: 16)! }
+        #expect(expected.count == 109)
+        #expect(Bytes.read(dir.file(1)) == expected)
+        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 109))
+        let (records, _) = try replayAll(dir)
+        #expect(try records.map { try BatchCodec.decode($0.payload) } == [batch])
+    }
+
     @Test func truncationAtEveryOffsetOfTheLastRecordCutsExactly() throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -190,7 +225,8 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         #expect(e?.message.contains("\(dir.file(1)) is damaged at offset \(damagedOffset)") == true, "\(e!)")
 
         let (records, result) = try replayAll(dir, skipDamaged: true)
-        let expected = region == "fileHeader" ? payloads : payloads.enumerated().filter { $0.offset != 2 }.map(\.element)
+        let expected =
+            region == "fileHeader" ? payloads : payloads.enumerated().filter { $0.offset != 2 }.map(\.element)
         #expect(records.map(\.payload) == expected)
         #expect(result.damagedSkipped == 1)
         #expect(result.validEnd == tickets.last!.end)

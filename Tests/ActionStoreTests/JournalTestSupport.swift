@@ -1,10 +1,10 @@
+@testable import ActionStore
+
 #if canImport(Glibc)
 import Glibc
 #else
 import Darwin
 #endif
-
-@testable import ActionStore
 
 /// SplitMix64: small, fast, repeatable (collections `RepeatableRandomNumberGenerator`).
 struct SeededRNG: RandomNumberGenerator {

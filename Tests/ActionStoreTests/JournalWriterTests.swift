@@ -102,7 +102,10 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         onThreads(threads) { t in
             for i in 0..<perThread {
                 do {
-                    let ticket = try writer.enqueue([UInt8(t), UInt8(i), UInt8(i >> 8)] + [UInt8](repeating: 7, count: 100), type: .batch)
+                    let ticket = try writer.enqueue(
+                        [UInt8(t), UInt8(i), UInt8(i >> 8)] + [UInt8](repeating: 7, count: 100),
+                        type: .batch
+                    )
                     tickets.withLock { $0.append((t, i, ticket)) }
                     try writer.waitDurable(ticket)
                 } catch {
@@ -125,7 +128,10 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         #expect(bySequence.map(\.ticket.sequence) == Array(1...UInt64(total)))
         let (records, _) = try replayAll(dir)
         #expect(records.map(\.position) == bySequence.map(\.ticket.start))
-        #expect(records.map { [Int($0.payload[0]), Int($0.payload[1]) | Int($0.payload[2]) << 8] } == bySequence.map { [$0.thread, $0.i] })
+        #expect(
+            records.map { [Int($0.payload[0]), Int($0.payload[1]) | Int($0.payload[2]) << 8] }
+                == bySequence.map { [$0.thread, $0.i] }
+        )
         for t in 0..<threads {
             let mine = records.filter { $0.payload[0] == UInt8(t) }.map { Int($0.payload[1]) | Int($0.payload[2]) << 8 }
             #expect(mine == Array(0..<perThread))
@@ -264,7 +270,12 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         let dir = TempDir()
         defer { dir.remove() }
         let writer = try JournalWriter(directory: dir.path)
-        #expect(throws: ActionStoreError(.limitExceeded, "journal record of 33554433 bytes exceeds the maximum of 33554432; split the batch")) {
+        #expect(
+            throws: ActionStoreError(
+                .limitExceeded,
+                "journal record of 33554433 bytes exceeds the maximum of 33554432; split the batch"
+            )
+        ) {
             _ = try writer.enqueue([UInt8](repeating: 0, count: JournalFormat.recordPayloadBytesMax + 1), type: .batch)
         }
         try writer.close()

@@ -339,7 +339,9 @@ public enum BatchCodec {
         /// bytes cannot hold is corruption, and never reaches `reserveCapacity`.
         mutating func count(minimumBytesEach: Int) throws -> Int {
             let n = try varint()
-            guard n <= UInt64((bytes.count - i) / minimumBytesEach) else { throw error("count \(n) exceeds the bytes left") }
+            guard n <= UInt64((bytes.count - i) / minimumBytesEach) else {
+                throw error("count \(n) exceeds the bytes left")
+            }
             return Int(n)
         }
 

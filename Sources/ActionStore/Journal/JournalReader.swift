@@ -183,8 +183,11 @@ private struct FileScan {
         guard length <= JournalFormat.recordPayloadBytesMax, length <= bytes.count - off - Self.headerBytes else {
             return nil
         }
-        let payload = UnsafeRawBufferPointer(rebasing: bytes[(off + Self.headerBytes)..<(off + Self.headerBytes + length)])
-        guard JournalFormat.recordChecksum(type: type, payload: payload) == JournalFormat.loadLE64(bytes, off + 5) else {
+        let payload = UnsafeRawBufferPointer(
+            rebasing: bytes[(off + Self.headerBytes)..<(off + Self.headerBytes + length)]
+        )
+        guard JournalFormat.recordChecksum(type: type, payload: payload) == JournalFormat.loadLE64(bytes, off + 5)
+        else {
             return nil
         }
         return Self.headerBytes + length

@@ -366,7 +366,9 @@ extension JournalWriter {
             }
             if removed {
                 let r = io.syncDirectory(directory)
-                guard r == 0 else { throw ActionStoreError(.io, "cannot sync directory \(directory): \(errnoText(-r))") }
+                guard r == 0 else {
+                    throw ActionStoreError(.io, "cannot sync directory \(directory): \(errnoText(-r))")
+                }
             }
         }
 
@@ -550,7 +552,9 @@ extension JournalWriter {
             do {
                 try writeHeader(fd: fd, path: path, fileNumber: fileNumber, io: io)
                 let r = io.syncDirectory(directory)
-                guard r == 0 else { throw ActionStoreError(.io, "cannot sync directory \(directory): \(errnoText(-r))") }
+                guard r == 0 else {
+                    throw ActionStoreError(.io, "cannot sync directory \(directory): \(errnoText(-r))")
+                }
             } catch {
                 _ = io.close(fd)
                 throw error
