@@ -1,0 +1,373 @@
+/// One journal record's worth of ingest: an application's schema additions and its actions.
+public struct JournalBatch: Sendable, Hashable {
+    public var application: String
+    /// Schema additions the actions rely on; applied before the actions on replay.
+    public var schemaDelta: SchemaDelta
+    public var actions: [Action]
+
+    public init(application: String, schemaDelta: SchemaDelta = SchemaDelta(), actions: [Action]) {
+        self.application = application
+        self.schemaDelta = schemaDelta
+        self.actions = actions
+    }
+}
+
+/// The binary form of a ``JournalBatch`` (the payload of a ``RecordType/batch`` record).
+///
+/// Grammar (docs/journal-format.md, "Batch payload"); varints are LEB128, `zigzag` maps signed to
+/// unsigned, `str` is a varint byte count then UTF-8:
+///
+///     batch    := version u8 (1) application:str keys:schemaList paths:schemaList
+///                 count:varint action*
+///     schemaList := count:varint (name:str type:u8)*          // type = FieldType.rawValue
+///     action   := timeDelta:zigzag actionName:str presence:u16 LE optional:str* count:varint field*
+///     field    := path:str tag:u8 value
+///     value    := tag 1 str | tag 2 zigzag | tag 3 f64 LE bits | tag 4 (false) | tag 5 (true) | tag 6 str
+///
+/// `timeDelta` is the action's time minus the previous action's (0 before the first), wrapping.
+/// Bit `i` of `presence` says optional field `FixedField(rawValue: i + 1)` (userId … requestVerb)
+/// follows; the present ones follow in that order.
+public enum BatchCodec {
+    static let version: UInt8 = 1
+
+    enum Tag: UInt8 {
+        case string = 1
+        case int = 2
+        case double = 3
+        case boolFalse = 4
+        case boolTrue = 5
+        case array = 6
+    }
+
+    // MARK: Encoding
+
+    /// Encodes a batch.
+    ///
+    /// Computes the exact size first, then writes into one uninitialized allocation: no growth,
+    /// no per-field allocation.
+    /// - Complexity: O(encoded bytes).
+    public static func encode(_ batch: JournalBatch) -> [UInt8] {
+        let size = encodedSize(batch)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var w = Writer(base: buffer.baseAddress!, end: size)
+            w.byte(version)
+            w.string(batch.application)
+            w.schemaList(batch.schemaDelta.keys)
+            w.schemaList(batch.schemaDelta.paths)
+            w.varint(UInt64(batch.actions.count))
+            var previousTime: Int64 = 0
+            for a in batch.actions {
+                w.varint(zigzag(a.time &- previousTime))
+                previousTime = a.time
+                w.string(a.actionName)
+                w.u16(presence(a))
+                if let s = a.userId { w.string(s) }
+                if let s = a.anonymousId { w.string(s) }
+                if let s = a.companyId { w.string(s) }
+                if let s = a.sessionToken { w.string(s) }
+                if let s = a.transactionId { w.string(s) }
+                if let s = a.subscriptionId { w.string(s) }
+                if let s = a.requestURI { w.string(s) }
+                if let s = a.requestIPAddress { w.string(s) }
+                if let s = a.requestUserAgent { w.string(s) }
+                if let s = a.requestVerb { w.string(s) }
+                w.varint(UInt64(a.metadata.count))
+                for f in a.metadata {
+                    w.string(f.path)
+                    switch f.value {
+                    case .string(let s):
+                        w.byte(Tag.string.rawValue)
+                        w.string(s)
+                    case .int(let v):
+                        w.byte(Tag.int.rawValue)
+                        w.varint(zigzag(v))
+                    case .double(let v):
+                        w.byte(Tag.double.rawValue)
+                        w.u64(v.bitPattern)
+                    case .bool(let v):
+                        w.byte(v ? Tag.boolTrue.rawValue : Tag.boolFalse.rawValue)
+                    case .array(let s):
+                        w.byte(Tag.array.rawValue)
+                        w.string(s)
+                    }
+                }
+            }
+            precondition(w.i == size, "BatchCodec size computation disagrees with the encoder")
+            count = size
+        }
+    }
+
+    /// The exact number of bytes ``encode(_:)`` produces.
+    static func encodedSize(_ batch: JournalBatch) -> Int {
+        var n = 1 + stringSize(batch.application)
+        n += varintSize(UInt64(batch.schemaDelta.keys.count)) + varintSize(UInt64(batch.schemaDelta.paths.count))
+        for k in batch.schemaDelta.keys { n += stringSize(k.name) + 1 }
+        for k in batch.schemaDelta.paths { n += stringSize(k.name) + 1 }
+        n += varintSize(UInt64(batch.actions.count))
+        var previousTime: Int64 = 0
+        for a in batch.actions {
+            n += varintSize(zigzag(a.time &- previousTime)) + stringSize(a.actionName) + 2
+            previousTime = a.time
+            n += optionalSize(a.userId) + optionalSize(a.anonymousId) + optionalSize(a.companyId)
+            n += optionalSize(a.sessionToken) + optionalSize(a.transactionId) + optionalSize(a.subscriptionId)
+            n += optionalSize(a.requestURI) + optionalSize(a.requestIPAddress) + optionalSize(a.requestUserAgent)
+            n += optionalSize(a.requestVerb)
+            n += varintSize(UInt64(a.metadata.count))
+            for f in a.metadata {
+                n += stringSize(f.path) + 1
+                switch f.value {
+                case .string(let s), .array(let s): n += stringSize(s)
+                case .int(let v): n += varintSize(zigzag(v))
+                case .double: n += 8
+                case .bool: break
+                }
+            }
+        }
+        return n
+    }
+
+    static func presence(_ a: Action) -> UInt16 {
+        var p: UInt16 = 0
+        if a.userId != nil { p |= 1 << 0 }
+        if a.anonymousId != nil { p |= 1 << 1 }
+        if a.companyId != nil { p |= 1 << 2 }
+        if a.sessionToken != nil { p |= 1 << 3 }
+        if a.transactionId != nil { p |= 1 << 4 }
+        if a.subscriptionId != nil { p |= 1 << 5 }
+        if a.requestURI != nil { p |= 1 << 6 }
+        if a.requestIPAddress != nil { p |= 1 << 7 }
+        if a.requestUserAgent != nil { p |= 1 << 8 }
+        if a.requestVerb != nil { p |= 1 << 9 }
+        return p
+    }
+
+    static let presenceMask: UInt16 = (1 << 10) - 1
+
+    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    static func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+
+    static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (70 - v.leadingZeroBitCount) / 7 }
+    static func stringSize(_ s: String) -> Int {
+        let n = s.utf8.count
+        return varintSize(UInt64(n)) + n
+    }
+    static func optionalSize(_ s: String?) -> Int { s.map(stringSize) ?? 0 }
+
+    /// Appends into a buffer sized by ``encodedSize(_:)``; every write checks the end.
+    private struct Writer {
+        let base: UnsafeMutablePointer<UInt8>
+        let end: Int
+        var i = 0
+
+        init(base: UnsafeMutablePointer<UInt8>, end: Int) {
+            self.base = base
+            self.end = end
+        }
+
+        mutating func byte(_ b: UInt8) {
+            precondition(i < end)
+            base[i] = b
+            i += 1
+        }
+
+        mutating func u16(_ v: UInt16) {
+            precondition(i + 2 <= end)
+            base[i] = UInt8(truncatingIfNeeded: v)
+            base[i + 1] = UInt8(truncatingIfNeeded: v >> 8)
+            i += 2
+        }
+
+        mutating func u64(_ v: UInt64) {
+            precondition(i + 8 <= end)
+            UnsafeMutableRawPointer(base + i).storeBytes(of: v.littleEndian, as: UInt64.self)
+            i += 8
+        }
+
+        mutating func varint(_ value: UInt64) {
+            precondition(i + BatchCodec.varintSize(value) <= end)
+            var v = value
+            while v >= 0x80 {
+                base[i] = UInt8(truncatingIfNeeded: v) | 0x80
+                v >>= 7
+                i += 1
+            }
+            base[i] = UInt8(v)
+            i += 1
+        }
+
+        mutating func bytes(_ src: UnsafeBufferPointer<UInt8>) {
+            varint(UInt64(src.count))
+            precondition(i + src.count <= end)
+            if let p = src.baseAddress, src.count > 0 {
+                (base + i).update(from: p, count: src.count)
+            }
+            i += src.count
+        }
+
+        mutating func string(_ s: String) {
+            // Native strings (all of ours) expose their UTF-8 in place; a bridged or lazily
+            // transcoded string takes the copying path once.
+            if s.utf8.withContiguousStorageIfAvailable({ bytes($0) }) == nil {
+                var copy = s
+                copy.withUTF8 { bytes($0) }
+            }
+        }
+
+        mutating func schemaList(_ list: [SchemaDelta.KeyType]) {
+            varint(UInt64(list.count))
+            for k in list {
+                string(k.name)
+                byte(k.type.rawValue)
+            }
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes a batch encoded by ``encode(_:)``.
+    /// - Throws: `ActionStoreError(.corruption)` naming the byte offset, for any bytes that are
+    ///   not exactly one valid batch (truncated, trailing bytes, bad tag, invalid UTF-8, …).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> JournalBatch {
+        var r = Reader(bytes: bytes)
+        let v = try r.byte()
+        guard v == version else { throw r.error("unsupported batch version \(v)") }
+        let application = try r.string()
+        let keys = try r.schemaList()
+        let paths = try r.schemaList()
+        let actionCount = try r.count(minimumBytesEach: 5)
+        var actions: [Action] = []
+        actions.reserveCapacity(actionCount)
+        var time: Int64 = 0
+        for _ in 0..<actionCount {
+            time &+= unzigzag(try r.varint())
+            var a = Action(time: time, actionName: try r.string())
+            let p = try r.u16()
+            guard p & ~presenceMask == 0 else { throw r.error("unknown presence bits \(p)") }
+            if p & (1 << 0) != 0 { a.userId = try r.string() }
+            if p & (1 << 1) != 0 { a.anonymousId = try r.string() }
+            if p & (1 << 2) != 0 { a.companyId = try r.string() }
+            if p & (1 << 3) != 0 { a.sessionToken = try r.string() }
+            if p & (1 << 4) != 0 { a.transactionId = try r.string() }
+            if p & (1 << 5) != 0 { a.subscriptionId = try r.string() }
+            if p & (1 << 6) != 0 { a.requestURI = try r.string() }
+            if p & (1 << 7) != 0 { a.requestIPAddress = try r.string() }
+            if p & (1 << 8) != 0 { a.requestUserAgent = try r.string() }
+            if p & (1 << 9) != 0 { a.requestVerb = try r.string() }
+            let fieldCount = try r.count(minimumBytesEach: 2)
+            if fieldCount > 0 {
+                a.metadata.reserveCapacity(fieldCount)
+                for _ in 0..<fieldCount {
+                    let path = try r.string()
+                    let tagByte = try r.byte()
+                    let value: Value
+                    switch Tag(rawValue: tagByte) {
+                    case .string: value = .string(try r.string())
+                    case .int: value = .int(unzigzag(try r.varint()))
+                    case .double: value = .double(Double(bitPattern: try r.u64()))
+                    case .boolFalse: value = .bool(false)
+                    case .boolTrue: value = .bool(true)
+                    case .array: value = .array(try r.string())
+                    case nil: throw r.error("unknown value tag \(tagByte)")
+                    }
+                    a.metadata.append(MetadataField(path: path, value: value))
+                }
+            }
+            actions.append(a)
+        }
+        guard r.i == bytes.count else { throw r.error("\(bytes.count - r.i) trailing bytes after the batch") }
+        return JournalBatch(
+            application: application,
+            schemaDelta: SchemaDelta(keys: keys, paths: paths),
+            actions: actions
+        )
+    }
+
+    /// Decodes a batch from any byte collection; contiguous ones are read in place.
+    /// - Throws: `ActionStoreError(.corruption)`; see ``decode(_:)-(UnsafeRawBufferPointer)``.
+    public static func decode(_ bytes: some RandomAccessCollection<UInt8>) throws -> JournalBatch {
+        if let batch = try bytes.withContiguousStorageIfAvailable({ try decode(UnsafeRawBufferPointer($0)) }) {
+            return batch
+        }
+        return try Array(bytes).withUnsafeBytes { try decode($0) }
+    }
+
+    /// A bounds-checked cursor: every read checks the remaining count and throws, never traps.
+    private struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var i = 0
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        func error(_ what: String) -> ActionStoreError {
+            ActionStoreError(.corruption, "journal batch: \(what) at byte \(i) of \(bytes.count)")
+        }
+
+        mutating func byte() throws -> UInt8 {
+            guard i < bytes.count else { throw error("truncated") }
+            defer { i += 1 }
+            return bytes[i]
+        }
+
+        mutating func u16() throws -> UInt16 {
+            guard bytes.count - i >= 2 else { throw error("truncated") }
+            defer { i += 2 }
+            return UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
+        }
+
+        mutating func u64() throws -> UInt64 {
+            guard bytes.count - i >= 8 else { throw error("truncated") }
+            defer { i += 8 }
+            return JournalFormat.loadLE64(bytes, i)
+        }
+
+        mutating func varint() throws -> UInt64 {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard i < bytes.count else { throw error("truncated varint") }
+                let b = bytes[i]
+                i += 1
+                // The 10th byte may carry only the top bit of a UInt64.
+                guard shift < 63 || b <= 1 else { throw error("varint overflows 64 bits") }
+                result |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return result }
+                shift += 7
+            }
+        }
+
+        /// A count of items each taking at least `minimumBytesEach` bytes: a count the remaining
+        /// bytes cannot hold is corruption, and never reaches `reserveCapacity`.
+        mutating func count(minimumBytesEach: Int) throws -> Int {
+            let n = try varint()
+            guard n <= UInt64((bytes.count - i) / minimumBytesEach) else {
+                throw error("count \(n) exceeds the bytes left")
+            }
+            return Int(n)
+        }
+
+        mutating func string() throws -> String {
+            let n = try varint()
+            guard n <= UInt64(bytes.count - i) else { throw error("string of \(n) bytes runs past the end") }
+            let start = i
+            let end = i + Int(n)
+            guard n > 0 else { return "" }
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<end]).assumingMemoryBound(to: UInt8.self)
+            guard let s = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8") }
+            i = end
+            return s
+        }
+
+        mutating func schemaList() throws -> [SchemaDelta.KeyType] {
+            let n = try count(minimumBytesEach: 2)
+            var list: [SchemaDelta.KeyType] = []
+            list.reserveCapacity(n)
+            for _ in 0..<n {
+                let name = try string()
+                let t = try byte()
+                guard let type = FieldType(rawValue: t) else { throw error("unknown field type \(t)") }
+                list.append(.init(name: name, type: type))
+            }
+            return list
+        }
+    }
+}
