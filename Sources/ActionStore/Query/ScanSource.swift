@@ -1,6 +1,6 @@
 /// A fixed-size set of row numbers `0..<count`, one bit per row.
 public struct QueryBitset: Sendable, Hashable {
-    public private(set) var words: [UInt64]
+    public internal(set) var words: [UInt64]
     public let count: Int
 
     /// A bitset of `count` rows, all clear or all set.
