@@ -262,7 +262,7 @@ struct SourceScan {
             let a = lowerBound(t, lo)
             let b = lowerBound(t, hi)
             sel = QueryBitset(count: n)
-            for i in a..<b { sel[i] = true }
+            for i in a..<Swift.max(a, b) { sel[i] = true }
         } else {
             let t = try times()
             sel = bits(n) { t[$0] >= lo && t[$0] < hi }
