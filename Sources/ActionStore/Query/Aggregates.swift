@@ -61,11 +61,12 @@ struct NumericCell: Sendable, Hashable {
         maxDouble = Swift.max(maxDouble, o.maxDouble)
     }
 
-    /// The sum: an int when every value was an int and the sum fits, else a double; null over no values.
+    /// The sum: an int when every value was an int and the sum fits, or when the double sum is integral
+    /// (within ±2^53), so results do not depend on how a source stored the column; null over no values.
     var sum: QueryValue {
         if n == 0 { return .null }
         if !hasDouble && !intOverflow { return .int(intSum) }
-        return .double(total)
+        return .number(total)
     }
 
     private var total: Double {
@@ -76,16 +77,16 @@ struct NumericCell: Sendable, Hashable {
 
     var min: QueryValue {
         if n == 0 { return .null }
-        if intCount == 0 { return .double(minDouble) }
+        if intCount == 0 { return .number(minDouble) }
         if !hasDouble || Double(minInt) <= minDouble { return .int(minInt) }
-        return .double(minDouble)
+        return .number(minDouble)
     }
 
     var max: QueryValue {
         if n == 0 { return .null }
-        if intCount == 0 { return .double(maxDouble) }
+        if intCount == 0 { return .number(maxDouble) }
         if !hasDouble || Double(maxInt) >= maxDouble { return .int(maxInt) }
-        return .double(maxDouble)
+        return .number(maxDouble)
     }
 }
 
@@ -106,7 +107,7 @@ struct ValuesCell: Sendable, Hashable {
         let sorted = values.sorted()
         let rank = Swift.max(1, (p * sorted.count + 99) / 100)
         let v = sorted[rank - 1]
-        return allInt ? .int(Int64(v)) : .double(v)
+        return allInt ? .int(Int64(v)) : .number(v)
     }
 }
 

@@ -117,7 +117,10 @@ public enum QueryEngine {
             switch c {
             case .strings(let d, let codes, _): return .string(d[Int(codes[r])])
             case .ints(let v, _): return .int(v[r])
-            case .doubles(let v, _): return .double(v[r])
+            case .doubles(let v, _):
+                // Integral doubles come back as ints: a source may store an int path as doubles.
+                if case .int(let i) = QueryValue.number(v[r]) { return .int(i) }
+                return .double(v[r])
             case .bools(let v, _): return .bool(v[r])
             case .arrays(let v, _): return .array(v[r])
             }
