@@ -239,7 +239,10 @@ enum QueryFixtures {
     static let tags = ["[\"a\"]", "[\"a\",\"b\"]", "[1,2]", "[]"]
 
     static func action(_ rng: inout SeededRNG) -> Action {
-        var a = Action(time: t0 + Int64.random(in: 0..<span, using: &rng), actionName: names.randomElement(using: &rng)!)
+        var a = Action(
+            time: t0 + Int64.random(in: 0..<span, using: &rng),
+            actionName: names.randomElement(using: &rng)!
+        )
         if Int.random(in: 0..<10, using: &rng) > 0 { a.userId = "u\(Int.random(in: 0..<60, using: &rng))" }
         if Int.random(in: 0..<10, using: &rng) > 2 { a.companyId = "c\(Int.random(in: 0..<8, using: &rng))" }
         if Int.random(in: 0..<10, using: &rng) > 1 { a.sessionToken = "s\(Int.random(in: 0..<100_000, using: &rng))" }
@@ -287,7 +290,9 @@ struct QueryGenerator {
     mutating func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &rng) }
     mutating func pick<T>(_ a: [T]) -> T { a[int(0...(a.count - 1))] }
 
-    mutating func time() -> Int64 { QueryFixtures.t0 + Int64.random(in: -86_400_000_000...QueryFixtures.span, using: &rng) }
+    mutating func time() -> Int64 {
+        QueryFixtures.t0 + Int64.random(in: -86_400_000_000...QueryFixtures.span, using: &rng)
+    }
 
     mutating func literal(for field: String) -> QueryLiteral {
         switch field {
@@ -298,7 +303,8 @@ struct QueryGenerator {
         case "request.uri": .string("/api/v\(int(1...3))/x\(int(0...21))")
         case "metadata.provider", "metadata.ghost": .string(pick(QueryFixtures.providers + ["Nope"]))
         case "metadata.plan.tier": .string(pick(QueryFixtures.tiers))
-        case "metadata.amount": Bool.random(using: &rng) ? .int(Int64(int(-60...520))) : .double(Double(int(-400...4000)) / 8)
+        case "metadata.amount":
+            Bool.random(using: &rng) ? .int(Int64(int(-60...520))) : .double(Double(int(-400...4000)) / 8)
         case "metadata.score", "metadata.plan.seats": .int(Int64(int(0...10)))
         case "metadata.active": .bool(Bool.random(using: &rng))
         case "metadata.tags": .array(pick(QueryFixtures.tags))
@@ -325,7 +331,8 @@ struct QueryGenerator {
         let f = QueryField(name: name)!
         if name == "metadata.unseen" { return .compare(pick(ComparisonOperator.allCases), f, .int(1)) }
         if name == "metadata.plan" || int(0...9) == 0 { return .exists(f) }
-        let isString = ["action_name", "user_id", "company_id", "request.verb", "request.uri"].contains(name)
+        let isString =
+            ["action_name", "user_id", "company_id", "request.verb", "request.uri"].contains(name)
             || ["metadata.provider", "metadata.ghost", "metadata.plan.tier"].contains(name)
         let isEqOnly = name == "metadata.active" || name == "metadata.tags"
         switch int(0...3) {

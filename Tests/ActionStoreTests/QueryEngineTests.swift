@@ -129,7 +129,9 @@ private func invalidQueryMessage(_ body: () throws -> Void) -> String? {
                 == "metrics[0]: sum on metadata.provider: needs a number field; schema type is string"
         )
         #expect(
-            invalidQueryMessage { _ = try run(#"{"where": {"prefix": ["metadata.amount", "1"]}}"#, signups, signupSchema) }
+            invalidQueryMessage {
+                _ = try run(#"{"where": {"prefix": ["metadata.amount", "1"]}}"#, signups, signupSchema)
+            }
                 == #"where.prefix: prefix on metadata.amount: schema type is number, given string "1""#
         )
     }
@@ -139,7 +141,11 @@ private func invalidQueryMessage(_ body: () throws -> Void) -> String? {
         #expect(r.rows == [QueryRow(keys: [], metrics: [.int(0)])])
         let n = try run(#"{"where": {"not": {"eq": ["metadata.nope", "x"]}}}"#, signups, signupSchema)
         #expect(n.rows == [QueryRow(keys: [], metrics: [.int(5)])])
-        let g = try run(#"{"group_by": ["metadata.nope"], "metrics": [{"sum": "metadata.nope"}]}"#, signups, signupSchema)
+        let g = try run(
+            #"{"group_by": ["metadata.nope"], "metrics": [{"sum": "metadata.nope"}]}"#,
+            signups,
+            signupSchema
+        )
         #expect(g.rows == [QueryRow(keys: [.null], metrics: [.null])])
     }
 
@@ -153,7 +159,11 @@ private func invalidQueryMessage(_ body: () throws -> Void) -> String? {
         ]
         let actions = times.map { Action(time: t($0), actionName: "a") }
         let utc = try run(#"{"group_by": [{"time": "week"}]}"#, actions, Schema())
-        #expect(utc.rows.map(\.keys[0].description) == ["2024-12-23T00:00:00Z", "2024-12-30T00:00:00Z", "2025-01-06T00:00:00Z"])
+        #expect(
+            utc.rows.map(\.keys[0].description) == [
+                "2024-12-23T00:00:00Z", "2024-12-30T00:00:00Z", "2025-01-06T00:00:00Z",
+            ]
+        )
         #expect(utc.rows.map(\.metrics[0]) == [.int(1), .int(3), .int(1)])
         let plus2 = try run(#"{"group_by": [{"time": "week", "offset": "+02:00"}]}"#, actions, Schema())
         #expect(
@@ -168,7 +178,11 @@ private func invalidQueryMessage(_ body: () throws -> Void) -> String? {
         let times = ["2024-01-31T23:59:59Z", "2024-02-01T00:00:00Z", "2024-02-29T12:00:00Z", "2024-03-01T03:00:00Z"]
         let actions = times.map { Action(time: t($0), actionName: "a") }
         let utc = try run(#"{"group_by": [{"time": "month"}]}"#, actions, Schema())
-        #expect(utc.rows.map(\.keys[0].description) == ["2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"])
+        #expect(
+            utc.rows.map(\.keys[0].description) == [
+                "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z",
+            ]
+        )
         #expect(utc.rows.map(\.metrics[0]) == [.int(1), .int(2), .int(1)])
         let minus5 = try run(#"{"group_by": [{"time": "month", "offset": "-05:00"}]}"#, actions, Schema())
         #expect(minus5.rows.map(\.keys[0].description) == ["2024-01-01T00:00:00-05:00", "2024-02-01T00:00:00-05:00"])
@@ -271,7 +285,9 @@ private func invalidQueryMessage(_ body: () throws -> Void) -> String? {
         let q = Query(metrics: [.sum(.metadata("x")), .avg(.metadata("x"))])
         let r = try QueryEngine.run(
             q,
-            sources: stride(from: 0, to: 5000, by: 700).map { ActionsSource(Array(actions[$0..<Swift.min($0 + 700, 5000)])) },
+            sources: stride(from: 0, to: 5000, by: 700).map {
+                ActionsSource(Array(actions[$0..<Swift.min($0 + 700, 5000)]))
+            },
             schema: s
         )
         #expect(sameRows(r.rows, NaiveQuery.run(q, actions, s)))

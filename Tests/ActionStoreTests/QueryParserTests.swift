@@ -59,15 +59,37 @@ private func parseError(_ json: String) -> String? {
             parseError(#"{"select": 1}"#)
                 == "query: unknown key 'select' (expected from, to, where, group_by, metrics, order_by, limit)"
         )
-        #expect(parseError(#"{"metrics": ["count", {"median": "metadata.x"}]}"#)?.hasPrefix("metrics[1]: unknown metric 'median'") == true)
-        #expect(parseError(#"{"group_by": [{"time": "fortnight"}]}"#) == "group_by[0].time: must be one of minute, hour, day, week, month")
-        #expect(parseError(#"{"group_by": [{"time": "day", "offset": "2h"}]}"#) == #"group_by[0].offset: must be a UTC offset such as "+02:00" or "-05:30""#)
-        #expect(parseError(#"{"where": {"or": [{"eq": ["users", "u"]}]}}"#)?.hasPrefix("where.or[0].eq[0]: unknown field 'users'") == true)
+        #expect(
+            parseError(#"{"metrics": ["count", {"median": "metadata.x"}]}"#)?.hasPrefix(
+                "metrics[1]: unknown metric 'median'"
+            ) == true
+        )
+        #expect(
+            parseError(#"{"group_by": [{"time": "fortnight"}]}"#)
+                == "group_by[0].time: must be one of minute, hour, day, week, month"
+        )
+        #expect(
+            parseError(#"{"group_by": [{"time": "day", "offset": "2h"}]}"#)
+                == #"group_by[0].offset: must be a UTC offset such as "+02:00" or "-05:30""#
+        )
+        #expect(
+            parseError(#"{"where": {"or": [{"eq": ["users", "u"]}]}}"#)?.hasPrefix(
+                "where.or[0].eq[0]: unknown field 'users'"
+            ) == true
+        )
         #expect(parseError(#"{"where": {"in": ["user_id", "u"]}}"#) == "where.in[1]: must be an array of values")
-        #expect(parseError(#"{"where": {"eq": ["user_id", null]}}"#)?.hasPrefix("where.eq[1]: must be a string") == true)
-        #expect(parseError(#"{"where": {"eq": ["user_id", "a"], "ne": ["user_id", "b"]}}"#) == "where: a predicate must be an object with exactly one operator")
+        #expect(
+            parseError(#"{"where": {"eq": ["user_id", null]}}"#)?.hasPrefix("where.eq[1]: must be a string") == true
+        )
+        #expect(
+            parseError(#"{"where": {"eq": ["user_id", "a"], "ne": ["user_id", "b"]}}"#)
+                == "where: a predicate must be an object with exactly one operator"
+        )
         #expect(parseError(#"{"limit": -1}"#) == "limit: must be a non-negative integer")
-        #expect(parseError(#"{"order_by": [{"metric": "count", "up": true}]}"#) == "order_by[0]: unknown key 'up' (expected metric, key, desc)")
+        #expect(
+            parseError(#"{"order_by": [{"metric": "count", "up": true}]}"#)
+                == "order_by[0]: unknown key 'up' (expected metric, key, desc)"
+        )
         #expect(parseError(#"{"from": "yesterday"}"#)?.hasPrefix("from: must be an ISO 8601 time") == true)
         #expect(parseError("{") == "query: is not valid JSON")
     }
@@ -83,12 +105,30 @@ private func parseError(_ json: String) -> String? {
                 return "\(error)"
             }
         }
-        #expect(planError(#"{"order_by": [{"metric": "sum"}]}"#) == "order_by[0]: unknown metric 'sum' (the query's metrics are: count)")
+        #expect(
+            planError(#"{"order_by": [{"metric": "sum"}]}"#)
+                == "order_by[0]: unknown metric 'sum' (the query's metrics are: count)"
+        )
         #expect(planError(#"{"metrics": ["count", "count"]}"#) == "metrics[1]: duplicate metric 'count'")
-        #expect(planError(#"{"group_by": ["metadata.plan"]}"#) == "group_by[0]: cannot group by metadata.plan: schema type is object; name a leaf path")
-        #expect(planError(#"{"where": {"gt": ["metadata.active", true]}}"#) == "where.gt: gt on metadata.active: boolean values support only eq, ne, in, exists")
-        #expect(planError(#"{"where": {"eq": ["metadata.plan", "x"]}}"#) == "where.eq: eq on metadata.plan: schema type is object; only exists applies to objects")
-        #expect(planError(#"{"where": {"gt": ["time", "soon"]}}"#) == #"where.gt: gt on time: schema type is time, given string that is not an ISO 8601 time "soon""#)
-        #expect(planError(#"{"where": {"exists": "metadata.plan"}, "group_by": [{"time": "day"}, {"time": "hour"}]}"#) == "group_by[1]: duplicate group key 'time'")
+        #expect(
+            planError(#"{"group_by": ["metadata.plan"]}"#)
+                == "group_by[0]: cannot group by metadata.plan: schema type is object; name a leaf path"
+        )
+        #expect(
+            planError(#"{"where": {"gt": ["metadata.active", true]}}"#)
+                == "where.gt: gt on metadata.active: boolean values support only eq, ne, in, exists"
+        )
+        #expect(
+            planError(#"{"where": {"eq": ["metadata.plan", "x"]}}"#)
+                == "where.eq: eq on metadata.plan: schema type is object; only exists applies to objects"
+        )
+        #expect(
+            planError(#"{"where": {"gt": ["time", "soon"]}}"#)
+                == #"where.gt: gt on time: schema type is time, given string that is not an ISO 8601 time "soon""#
+        )
+        #expect(
+            planError(#"{"where": {"exists": "metadata.plan"}, "group_by": [{"time": "day"}, {"time": "hour"}]}"#)
+                == "group_by[1]: duplicate group key 'time'"
+        )
     }
 }

@@ -175,7 +175,8 @@ public enum QueryEngine {
         }
         rows.sort { a, b in
             for o in plan.orderBy {
-                let c = o.isMetric
+                let c =
+                    o.isMetric
                     ? QueryValue.compare(a.metrics[o.index], b.metrics[o.index])
                     : QueryValue.compare(a.keys[o.index], b.keys[o.index])
                 if c != 0 { return o.descending ? c > 0 : c < 0 }

@@ -52,7 +52,10 @@ enum QueryParser {
                 }
                 q.limit = Int(n)
             default:
-                throw error("query", "unknown key '\(key)' (expected from, to, where, group_by, metrics, order_by, limit)")
+                throw error(
+                    "query",
+                    "unknown key '\(key)' (expected from, to, where, group_by, metrics, order_by, limit)"
+                )
             }
         }
         return q
@@ -88,7 +91,10 @@ enum QueryParser {
     static func field(_ v: Any, at: String) throws -> QueryField {
         guard let name = v as? String else { throw error(at, "a field name must be a string") }
         guard let f = QueryField(name: name) else {
-            throw error(at, "unknown field '\(name)' (expected time, a fixed field such as user_id, or metadata.<path>)")
+            throw error(
+                at,
+                "unknown field '\(name)' (expected time, a fixed field such as user_id, or metadata.<path>)"
+            )
         }
         return f
     }
@@ -133,7 +139,10 @@ enum QueryParser {
             }
             return .compare(ComparisonOperator(rawValue: op)!, f, l)
         default:
-            throw error(at, "unknown operator '\(op)' (expected eq, ne, in, gt, gte, lt, lte, exists, prefix, and, or, not)")
+            throw error(
+                at,
+                "unknown operator '\(op)' (expected eq, ne, in, gt, gte, lt, lte, exists, prefix, and, or, not)"
+            )
         }
     }
 
@@ -188,7 +197,10 @@ enum QueryParser {
             case "approx_unique_companies": return .approxUnique(.fixed(.companyId))
             case "approx_unique_sessions": return .approxUnique(.fixed(.sessionToken))
             default:
-                throw error(at, "unknown metric '\(s)' (expected count, unique_users, unique_companies, unique_sessions, approx_unique_users, …, or {\"sum\": field})")
+                throw error(
+                    at,
+                    "unknown metric '\(s)' (expected count, unique_users, unique_companies, unique_sessions, approx_unique_users, …, or {\"sum\": field})"
+                )
             }
         }
         guard let o = v as? [String: Any], o.count == 1, let (name, arg) = o.first else {
@@ -207,7 +219,10 @@ enum QueryParser {
         case "p95": return .percentile(95, f)
         case "p99": return .percentile(99, f)
         default:
-            throw error(at, "unknown metric '\(name)' (expected unique, approx_unique, sum, avg, min, max, p50, p90, p95, p99)")
+            throw error(
+                at,
+                "unknown metric '\(name)' (expected unique, approx_unique, sum, avg, min, max, p50, p90, p95, p99)"
+            )
         }
     }
 

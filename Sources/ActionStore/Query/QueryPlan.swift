@@ -279,7 +279,11 @@ struct QueryPlan: Sendable {
                 }
                 // An object exists where any leaf below it does.
                 let leaves = schema.pathTypes.filter { $0.key.hasPrefix(path + ".") && $0.value != .object }
-                return .or(leaves.keys.sorted().map { .leaf(.column("metadata." + $0, kind(of: .metadata($0), schema)!!), .exists) })
+                return .or(
+                    leaves.keys.sorted().map {
+                        .leaf(.column("metadata." + $0, kind(of: .metadata($0), schema)!!), .exists)
+                    }
+                )
             case .some(let kk?): k = kk
             }
             var test = test
@@ -293,7 +297,8 @@ struct QueryPlan: Sendable {
                 default: ok = false
                 }
                 guard ok else {
-                    let given = k == .time && l.typeName == "string" ? "string that is not an ISO 8601 time" : l.typeName
+                    let given =
+                        k == .time && l.typeName == "string" ? "string that is not an ISO 8601 time" : l.typeName
                     throw QueryParser.error(
                         here,
                         "\(op) on \(f.name): schema type is \(k.name), given \(given) \(l)"
