@@ -1,0 +1,136 @@
+/// A fixed-size set of row numbers `0..<count`, one bit per row.
+public struct QueryBitset: Sendable, Hashable {
+    public internal(set) var words: [UInt64]
+    public let count: Int
+
+    /// A bitset of `count` rows, all clear or all set.
+    public init(count: Int, allSet: Bool = false) {
+        self.count = count
+        words = [UInt64](repeating: allSet ? ~0 : 0, count: (count + 63) >> 6)
+        if allSet { clearTail() }
+    }
+
+    /// A bitset from one flag per row.
+    public init(_ flags: [Bool]) {
+        self.init(count: flags.count)
+        for (i, f) in flags.enumerated() where f { words[i >> 6] |= 1 << UInt64(i & 63) }
+    }
+
+    public subscript(i: Int) -> Bool {
+        get { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+        set {
+            if newValue {
+                words[i >> 6] |= 1 << UInt64(i & 63)
+            } else {
+                words[i >> 6] &= ~(1 << UInt64(i & 63))
+            }
+        }
+    }
+
+    /// The number of set bits.
+    public var cardinality: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    mutating func clearTail() {
+        if count & 63 != 0, !words.isEmpty { words[words.count - 1] &= (1 << UInt64(count & 63)) - 1 }
+    }
+
+    mutating func formIntersection(_ o: QueryBitset) {
+        for i in words.indices { words[i] &= o.words[i] }
+    }
+
+    mutating func formUnion(_ o: QueryBitset) {
+        for i in words.indices { words[i] |= o.words[i] }
+    }
+
+    mutating func invert() {
+        for i in words.indices { words[i] = ~words[i] }
+        clearTail()
+    }
+
+    /// The set rows, ascending.
+    /// - Complexity: O(count / 64 + set bits).
+    public func rows() -> [UInt32] {
+        var out = [UInt32]()
+        out.reserveCapacity(cardinality)
+        for (wi, w0) in words.enumerated() {
+            var w = w0
+            while w != 0 {
+                out.append(UInt32(wi << 6 + w.trailingZeroBitCount))
+                w &= w - 1
+            }
+        }
+        return out
+    }
+}
+
+/// One column of a source, as the query engine reads it. Rows where `present` is clear have no
+/// value (their slot in the value array is ignored); a nil `present` means every row has a value.
+public enum QueryColumn: Sendable {
+    /// Dictionary-encoded strings: row `i` is `dictionary[codes[i]]`. The dictionary need not be sorted
+    /// but must not repeat a string.
+    case strings(dictionary: [String], codes: [UInt32], present: QueryBitset?)
+    case ints([Int64], present: QueryBitset?)
+    case doubles([Double], present: QueryBitset?)
+    case bools([Bool], present: QueryBitset?)
+    /// Arrays as compact JSON text.
+    case arrays([String], present: QueryBitset?)
+
+    public var present: QueryBitset? {
+        switch self {
+        case .strings(_, _, let p), .ints(_, let p), .doubles(_, let p), .bools(_, let p), .arrays(_, let p): p
+        }
+    }
+
+    /// Whether row `i` has a value.
+    @inline(__always) func has(_ i: Int) -> Bool { present?[i] ?? true }
+
+    /// An estimate of the bytes this column holds decoded, for `QueryStats.bytesDecoded`.
+    var decodedBytes: Int {
+        let p = (present?.words.count ?? 0) * 8
+        switch self {
+        case .strings(let d, let c, _): return p + c.count * 4 + d.reduce(0) { $0 + $1.utf8.count + 16 }
+        case .ints(let v, _): return p + v.count * 8
+        case .doubles(let v, _): return p + v.count * 8
+        case .bools(let v, _): return p + v.count
+        case .arrays(let v, _): return p + v.reduce(0) { $0 + $1.utf8.count + 16 }
+        }
+    }
+}
+
+/// A set of rows the query engine can scan: a memtable (``ActionsSource``), a segment, or anything
+/// else that can hand out whole columns.
+///
+/// Columns are named as in queries: `action_name`, `user_id`, `request.uri`, `metadata.amount`.
+/// The engine calls a source from one thread at a time, but different sources from different threads.
+public protocol ScanSource: Sendable {
+    /// The number of rows.
+    var rowCount: Int { get }
+    /// The least `time` of any row (any value when `rowCount` is 0).
+    var minTime: Int64 { get }
+    /// The greatest `time` of any row.
+    var maxTime: Int64 { get }
+    /// Whether rows are in ascending `time` order, which lets the engine cut the time range by binary
+    /// search. Default false.
+    var isSortedByTime: Bool { get }
+    /// An opaque name of the partition holding this source, for `QueryStats`; nil if none. Default nil.
+    var partitionKey: String? { get }
+
+    /// The `time` of every row.
+    func times() throws -> [Int64]
+    /// A column by query name, or nil when no row has the field.
+    func column(_ name: String) throws -> QueryColumn?
+    /// Every column name with at least one value (fixed fields and `metadata.<path>`), for export.
+    func columnNames() throws -> [String]
+    /// Whether some row may hold `value` in `column`; false only if certainly none does (from a
+    /// dictionary or a bloom filter), nil if unknown. Default nil.
+    func mayContain(column: String, value: Value) -> Bool?
+    /// The sorted rows holding exactly `value` in `column`, if an index has them. Default nil.
+    func postings(column: String, value: Value) throws -> [UInt32]?
+}
+
+extension ScanSource {
+    public var isSortedByTime: Bool { false }
+    public var partitionKey: String? { nil }
+    public func mayContain(column: String, value: Value) -> Bool? { nil }
+    public func postings(column: String, value: Value) throws -> [UInt32]? { nil }
+}
