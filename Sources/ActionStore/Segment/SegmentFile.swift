@@ -9,8 +9,11 @@ import Darwin
 
 private func errnoText() -> String { String(cString: strerror(errno)) }
 
-/// Writes a new file at a temporary name and renames it into place.
-struct SegmentFileWriter: ~Copyable {
+/// Writes a new file at a temporary name and renames it into place; an uncommitted file is removed
+/// in `deinit`.
+// A class rather than a `~Copyable` struct: a noncopyable struct with `deinit` nested in another
+// noncopyable struct was destroyed twice by Swift 6.3 (crash in deinit reading `tempPath`).
+final class SegmentFileWriter {
     let path: String
     let tempPath: String
     private var fd: Int32
@@ -32,13 +35,13 @@ struct SegmentFileWriter: ~Copyable {
         }
     }
 
-    mutating func append(_ bytes: [UInt8]) throws {
+    func append(_ bytes: [UInt8]) throws {
         buffer.append(contentsOf: bytes)
         offset += bytes.count
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    private mutating func flush() throws {
+    private func flush() throws {
         var done = 0
         while done < buffer.count {
             let n = buffer.withUnsafeBytes { unsafe write(fd, $0.baseAddress! + done, $0.count - done) }
@@ -52,7 +55,7 @@ struct SegmentFileWriter: ~Copyable {
     }
 
     /// Flushes, optionally fsyncs the file, renames it to `path` and fsyncs the directory.
-    mutating func commit(sync: Bool) throws {
+    func commit(sync: Bool) throws {
         try flush()
         if sync, fsync(fd) != 0 { throw ActionStoreError(.io, "\(tempPath): fsync failed: \(errnoText())") }
         close(fd)

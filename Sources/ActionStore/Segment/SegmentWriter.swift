@@ -104,10 +104,10 @@ private struct Sparse<T> {
     var values: [T] = []
 }
 
-private struct SegmentBuilder: ~Copyable {
+private struct SegmentBuilder {
     let options: SegmentOptions
     let fileName: String
-    var file: SegmentFileWriter
+    let file: SegmentFileWriter
     let actions: [Action]
     /// Row `i` of the segment is `actions[order[i]]`.
     let order: [Int]
