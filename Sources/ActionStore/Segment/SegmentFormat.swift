@@ -252,7 +252,8 @@ extension SegmentFooter {
             if let index, index.codec != .none || index.rawSize != index.storedSize {
                 throw r.fail("compressed index in column \(name)")
             }
-            let n = try r.count(max: blockCount, "block count")
+            // Every block entry takes at least 12 footer bytes: bounds the allocation below.
+            let n = try r.count(max: Swift.min(blockCount, r.remaining / 12), "block count")
             guard n == blockCount else { throw r.fail("column \(name) has \(n) blocks, expected \(blockCount)") }
             var blocks: [SegmentBlockInfo] = []
             blocks.reserveCapacity(n)
@@ -332,6 +333,8 @@ extension SegmentFooter {
             throw r.fail("region \(offset)+\(stored) outside the data area [\(SegmentFormat.headerSize), \(dataEnd))")
         }
         guard codec == .lz4 || raw == stored else { throw r.fail("uncompressed region with raw size \(raw) ≠ \(stored)") }
+        // LZ4 cannot expand more than 255:1; a larger claim is garbage (and an allocation bomb).
+        guard raw <= stored * 255 + 64 else { throw r.fail("raw size \(raw) impossible for \(stored) stored bytes") }
         return SegmentRegion(offset: offset, storedSize: stored, rawSize: raw, codec: codec, checksum: checksum)
     }
 

@@ -430,7 +430,8 @@ public final class SegmentReader: Sendable {
                     guard rowOf.count == k else { throw r.fail("presence has \(rowOf.count) rows, footer says \(k)") }
                     for i in rowOf.indices {
                         rowOf[i] += base
-                        present![rowOf[i]] = true
+                        // A full block may still carry a (full) presence bitmap; `present` is nil then.
+                        if present != nil { present![rowOf[i]] = true }
                     }
                 } else {
                     guard k == block.rowCount else { throw r.fail("block without presence has \(k) of \(block.rowCount) rows") }
@@ -571,7 +572,9 @@ struct DictionaryBytes: Sendable {
             var out = [String]()
             out.reserveCapacity(n)
             for i in 0..<n {
-                guard offsets[i] <= offsets[i + 1] else { throw r.fail("dictionary offsets decrease at entry \(i)") }
+                guard offsets[i] <= offsets[i + 1], offsets[i + 1] <= offsets[n] else {
+                    throw r.fail("dictionary offsets decrease at entry \(i)")
+                }
                 out.append(
                     String(
                         decoding: unsafe UnsafeRawBufferPointer(
