@@ -3,18 +3,6 @@ import Testing
 
 @testable import ActionStore
 
-/// SplitMix64: a small seeded generator so failures replay from the printed seed.
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A fresh directory, removed after `body`.
 func withTempDir<T>(_ body: (String) throws -> T) throws -> T {

@@ -35,7 +35,7 @@ extension Store {
         _ receivedAt: Int64
     ) -> [Result<NormalizedAction, ActionStoreError>] {
         let n = normalizer
-        func one(_ d: ArraySlice<UInt8>) -> Result<NormalizedAction, ActionStoreError> {
+        @Sendable func one(_ d: ArraySlice<UInt8>) -> Result<NormalizedAction, ActionStoreError> {
             d.withUnsafeBufferPointer { n.normalize($0, receivedAt: receivedAt) }
         }
         let workers = min(System.coreCount, documents.count / 512)
