@@ -3,7 +3,6 @@ import Testing
 
 @testable import ActionStore
 
-
 /// Random JSON texts, valid by construction, with the nasty corners: escapes, surrogate pairs,
 /// non-ASCII, dotted keys, nulls, every number form, deep nesting, duplicate keys.
 struct JSONGenerator {

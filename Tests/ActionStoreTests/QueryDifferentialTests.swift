@@ -217,7 +217,6 @@ struct IndexedSource: ScanSource {
     }
 }
 
-
 enum QueryFixtures {
     static let t0 = Timestamp.parse("2026-06-01T00:00:00Z")!
     static let span: Int64 = 200 * 86_400_000_000

@@ -7,7 +7,7 @@ struct ActionStoreCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionstore",
         abstract: "An embedded store of user actions: import, query and inspect a store directory.",
-        subcommands: [Import.self, Stats.self, Flush.self]
+        subcommands: [Import.self, Stats.self, Flush.self, CrashWriter.self]
     )
 }
 
@@ -89,7 +89,11 @@ struct Import: ParsableCommand {
             let secs = Date().timeIntervalSince(progress.start)
             progress.update(
                 "imported \(accepted) actions, \(rejected) rejected, "
-                    + String(format: "%.0f actions/s, %.1f MB/s", Double(accepted) / secs, Double(bytesRead) / secs / 1e6)
+                    + String(
+                        format: "%.0f actions/s, %.1f MB/s",
+                        Double(accepted) / secs,
+                        Double(bytesRead) / secs / 1e6
+                    )
             )
         }
 
@@ -133,18 +137,32 @@ struct Stats: ParsableCommand {
     @OptionGroup var location: StoreLocation
 
     func run() throws {
-        let store = try Store.open(at: location.data, options: { var o = StoreOptions(); o.backgroundFlush = false; return o }())
+        let store = try Store.open(
+            at: location.data,
+            options: {
+                var o = StoreOptions()
+                o.backgroundFlush = false
+                return o
+            }()
+        )
         defer { try? store.close() }
         let s = store.stats()
         print("store \(location.data)")
-        print("applications: \(s.applications.count)  partitions: \(s.partitions.count)  segments: \(s.segments)  "
-            + "rows: \(s.rows)  segment bytes: \(s.segmentBytes)  journal: \(s.journalFiles) files, \(s.journalBytes) bytes")
+        print(
+            "applications: \(s.applications.count)  partitions: \(s.partitions.count)  segments: \(s.segments)  "
+                + "rows: \(s.rows)  segment bytes: \(s.segmentBytes)  journal: \(s.journalFiles) files, \(s.journalBytes) bytes"
+        )
         if let e = s.backgroundError { print("background error: \(e)") }
-        if s.damagedJournalRecordsSkipped > 0 { print("damaged journal records skipped: \(s.damagedJournalRecordsSkipped)") }
+        if s.damagedJournalRecordsSkipped > 0 {
+            print("damaged journal records skipped: \(s.damagedJournalRecordsSkipped)")
+        }
         let header = ["application", "partition", "segments", "segment rows", "segment bytes", "memtable rows"]
         var rows = [header]
         for p in s.partitions {
-            rows.append([p.application, p.partition, "\(p.segments)", "\(p.segmentRows)", "\(p.segmentBytes)", "\(p.memtableRows)"])
+            rows.append([
+                p.application, p.partition, "\(p.segments)", "\(p.segmentRows)", "\(p.segmentBytes)",
+                "\(p.memtableRows)",
+            ])
         }
         printTable(rows)
     }
@@ -170,7 +188,61 @@ func printTable(_ rows: [[String]]) {
     var widths = first.map(\.count)
     for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
     for (n, r) in rows.enumerated() {
-        print(r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        print(
+            r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(
+                separator: "  "
+            )
+        )
         if n == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+    }
+}
+
+/// Test support for the crash tests (`StoreCrashTests`): appends at full speed from several threads
+/// and logs each acknowledged transaction id to `--ack-log` after its append returned, until killed.
+struct CrashWriter: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "_crash-writer", shouldDisplay: false)
+    @OptionGroup var location: StoreLocation
+    @Option var app = "crash"
+    @Option var threads = 4
+    @Option var batch = 50
+    @Option(name: .customLong("ack-log")) var ackLog: String
+    @Option(name: .customLong("memtable-rows")) var memtableRows = 3000
+
+    func run() throws {
+        var options = StoreOptions()
+        options.memtableRowsMax = memtableRows
+        options.journalFileBytesMax = 256 << 10
+        let store = try Store.open(at: location.data, options: options)
+        let fd = open(ackLog, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot open \(ackLog)") }
+        let threads = self.threads
+        let batch = self.batch
+        let app = self.app
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var seq = 0
+            while true {
+                var body = "["
+                var ids: [String] = []
+                for i in 0..<batch {
+                    let id = "w\(t)-\(seq)"
+                    seq += 1
+                    ids.append(id)
+                    if i > 0 { body += "," }
+                    body += #"{"action_name":"Crash Test","transaction_id":""# + id
+                    body += #"","user_id":"u\#(seq % 97)","request":{"time":"2026-11-\#(10 + seq % 5)T10:00:00Z"},"#
+                    body += #""metadata":{"thread":\#(t),"seq":\#(seq),"kind":"k\#(seq % 7)"}}"#
+                }
+                body += "]"
+                do {
+                    let r = try store.append(application: app, json: Array(body.utf8))
+                    precondition(r.accepted == batch, "rejected: \(r.outcomes)")
+                } catch {
+                    FileHandle.standardError.write(Data("append failed: \(error)\n".utf8))
+                    Foundation.exit(3)
+                }
+                let line = ids.joined(separator: "\n") + "\n"
+                _ = line.withCString { write(fd, $0, strlen($0)) }
+            }
+        }
     }
 }

@@ -39,6 +39,11 @@ final class LockFile: Sendable {
         self.fd = fd
     }
 
+    /// Releases the lock now (the descriptor is closed at deinit). Idempotent.
+    func release() {
+        flock(fd, LOCK_UN)
+    }
+
     deinit {
         flock(fd, LOCK_UN)
         close(fd)

@@ -1,7 +1,8 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 
 extension Store {
     /// Stores many single-action JSON documents (NDJSON lines) as one batch: one journal record,

@@ -45,7 +45,8 @@ extension Store {
                 var written: [(app: String, partition: String, entry: Manifest.SegmentEntry, rel: String)] = []
                 for (i, table) in taken.tables.enumerated() {
                     let file = SegmentFileNames.name(taken.firstSegment + UInt64(i))
-                    let dir = directory + "/apps/" + ApplicationDirectory.name(table.application) + "/" + table.partition
+                    let dir =
+                        directory + "/apps/" + ApplicationDirectory.name(table.application) + "/" + table.partition
                     try FileSystem.makeDirectory(dir)
                     var rows = table.rows
                     rows.sortByTime()
@@ -81,7 +82,9 @@ extension Store {
                     }
                     return m
                 }
-                for w in written { next.applications[w.app, default: .init()].partitions[w.partition, default: []].append(w.entry) }
+                for w in written {
+                    next.applications[w.app, default: .init()].partitions[w.partition, default: []].append(w.entry)
+                }
                 next.version += 1
                 next.journalCheckpoint = taken.checkpoint
                 try next.save(directory: directory)
@@ -122,7 +125,8 @@ extension Store {
             let (due, closed) = self.state.withLock { s -> (Bool, Bool) in
                 let now = DispatchTime.now().uptimeNanoseconds
                 let age = self.options.memtableAgeMax
-                let ageNanos = UInt64(age.components.seconds) * 1_000_000_000 + UInt64(age.components.attoseconds / 1_000_000_000)
+                let ageNanos =
+                    UInt64(age.components.seconds) * 1_000_000_000 + UInt64(age.components.attoseconds / 1_000_000_000)
                 let oldest = s.memtables.values.map(\.firstRowAt).min()
                 return (oldest.map { now &- $0 >= ageNanos } ?? false, s.closed)
             }

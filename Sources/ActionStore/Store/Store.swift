@@ -90,7 +90,9 @@ public final class Store: Sendable {
         let start = JournalPosition(fileNumber: max(manifest.journalCheckpoint, 1), offset: 0)
         var bytes = 0
         let replay = try reader.replay(from: start, skipDamaged: options.skipDamagedJournalRecords) {
-            type, payload, position in
+            type,
+            payload,
+            position in
             guard type == .batch else { return }
             let batch: JournalBatch
             do { batch = try BatchCodec.decode(payload) } catch {
@@ -137,6 +139,7 @@ public final class Store: Sendable {
         }
         if wasClosed { return }
         flushQueue.sync {}
+        defer { lockFile.release() }
         try journal.close()
     }
 

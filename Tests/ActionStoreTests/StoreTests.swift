@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+
+@testable import ActionStore
+
+/// A fresh store directory per test.
+func withStoreDirectory<T>(_ body: (String) throws -> T) throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    return try body(dir)
+}
+
+private func json(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+private func count(_ store: Store, _ app: String, _ q: String = #"{"metrics":["count"]}"#) throws -> Int {
+    let r = try store.query(application: app, Query.parse(json: q))
+    guard case .int(let n) = r.rows.first?.metrics.first else { return -1 }
+    return Int(n)
+}
+
+@Suite struct StoreTests {
+    @Test func appendQueryReopen() throws {
+        try withStoreDirectory { dir in
+            do {
+                let store = try Store.open(at: dir)
+                let r = try store.append(
+                    application: "prod",
+                    json: json(
+                        #"[{"action_name":"Clicked Sign Up","request":{"time":"2026-09-01T10:00:00Z"},"metadata":{"provider":"Google"}},"#
+                            + #"{"action_name":"Clicked Sign Up","request":{"time":"2026-09-02T10:00:00Z"},"metadata":{"provider":"GitHub"}},"#
+                            + #"{"user_id":"no name"}]"#
+                    )
+                )
+                #expect(r.accepted == 2)
+                #expect(r.rejected == 1)
+                #expect(try count(store, "prod") == 2, "read-your-writes from the memtable")
+                try store.close()
+            }
+            // Reopen: the journal is replayed.
+            do {
+                let store = try Store.open(at: dir)
+                #expect(try count(store, "prod") == 2)
+                #expect(store.schema(application: "prod")?.type(ofPath: "provider") == .string)
+                try store.flush()
+                #expect(store.stats().segments == 2, "one segment per day partition")
+                #expect(try count(store, "prod") == 2)
+                try store.close()
+            }
+            // Reopen after the flush: from segments, journal checkpointed.
+            let store = try Store.open(at: dir)
+            #expect(try count(store, "prod") == 2)
+            let byProvider = try store.query(
+                application: "prod",
+                Query.parse(json: #"{"group_by":["metadata.provider"],"metrics":["count"]}"#)
+            )
+            #expect(byProvider.rows.map { $0.keys.first?.json ?? "" } == [#""GitHub""#, #""Google""#])
+            // A schema conflict is still a conflict after restarts.
+            let bad = try store.append(
+                application: "prod",
+                json: json(#"{"action_name":"x","metadata":{"provider":1}}"#)
+            )
+            #expect(bad.rejected == 1)
+            try store.close()
+        }
+    }
+
+    @Test func secondOpenerGetsLockedError() throws {
+        try withStoreDirectory { dir in
+            let store = try Store.open(at: dir)
+            defer { try? store.close() }
+            do {
+                _ = try Store.open(at: dir)
+                Issue.record("second open succeeded")
+            } catch let e as ActionStoreError {
+                #expect(e.code == .locked)
+                #expect(e.message.contains(dir))
+                #expect(e.message.contains("pid \(getpid())"))
+            }
+        }
+    }
+
+    @Test func concurrentWritersIntroducingOneKeyExactlyOneWins() throws {
+        for round in 0..<20 {
+            try withStoreDirectory { dir in
+                let store = try Store.open(at: dir)
+                defer { try? store.close() }
+                let results = Mutex2<[Int: AppendResult]>([:])
+                DispatchQueue.concurrentPerform(iterations: 2) { i in
+                    let value = i == 0 ? #""text""# : "42"
+                    let r = try! store.append(
+                        application: "a",
+                        json: json(#"{"action_name":"x","metadata":{"k\#(round)":\#(value)}}"#)
+                    )
+                    results.withLock { $0[i] = r }
+                }
+                let all = results.withLock { $0 }
+                #expect(all.values.map(\.accepted).reduce(0, +) == 1, "round \(round)")
+                let loser = all.values.first { $0.rejected == 1 }
+                guard case .rejected(let e) = loser?.outcomes.first else {
+                    Issue.record("no conflict error")
+                    return
+                }
+                #expect(e.code == .schemaConflict)
+            }
+        }
+    }
+
+    @Test func badDocumentDoesNotDropNeighbours() throws {
+        try withStoreDirectory { dir in
+            let store = try Store.open(at: dir)
+            defer { try? store.close() }
+            let lines: [ArraySlice<UInt8>] = [
+                #"{"action_name":"a"}"#, #"{"action_name":"#, #"{"action_name":"b","metadata":{"n":1}}"#,
+                #"{"action_name":"c","metadata":{"n":"s"}}"#,
+            ].map { Array($0.utf8)[...] }
+            let r = try store.append(application: "x", documents: lines)
+            #expect(r.accepted == 2)
+            guard case .rejected(let e1) = r.outcomes[1], case .rejected(let e3) = r.outcomes[3] else {
+                Issue.record("expected rejections")
+                return
+            }
+            #expect(e1.code == .invalidJSON)
+            #expect(e3.code == .schemaConflict)
+        }
+    }
+
+    @Test func automaticFlushAtRowThreshold() throws {
+        try withStoreDirectory { dir in
+            var o = StoreOptions()
+            o.memtableRowsMax = 100
+            let store = try Store.open(at: dir, options: o)
+            for i in 0..<10 {
+                let body = "[" + (0..<50).map { j in #"{"action_name":"n\#(i)-\#(j)"}"# }.joined(separator: ",") + "]"
+                _ = try store.append(application: "a", json: json(body), receivedAt: 1_790_000_000_000_000)
+            }
+            try store.flush()
+            #expect(store.stats().segments >= 2)
+            #expect(try count(store, "a") == 500)
+            try store.close()
+            let again = try Store.open(at: dir)
+            #expect(try count(again, "a") == 500)
+            #expect(again.stats().journalFiles <= 2, "journal files before the checkpoint are deleted")
+            try again.close()
+        }
+    }
+
+    @Test func asyncAppend() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store.open(at: dir)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    try await store.append(application: "a", json: Array(#"{"action_name":"t\#(i)"}"#.utf8)).accepted
+                }
+            }
+            var total = 0
+            for try await n in group { total += n }
+            #expect(total == 16)
+        }
+        #expect(try count(store, "a") == 16)
+        try store.close()
+    }
+
+    @Test func typedAppendChecksTheSchema() throws {
+        try withStoreDirectory { dir in
+            let store = try Store.open(at: dir)
+            defer { try? store.close() }
+            let a = Action(time: 0, actionName: "x", metadata: [MetadataField(path: "o.k", value: .int(1))])
+            #expect(try store.append(application: "a", actions: [a]).accepted == 1)
+            let b = Action(time: 0, actionName: "x", metadata: [MetadataField(path: "o", value: .string("s"))])
+            #expect(try store.append(application: "a", actions: [b]).rejected == 1)
+        }
+    }
+}
+
+/// A tiny lock box for test bookkeeping.
+final class Mutex2<T>: @unchecked Sendable {
+    // Safe because every access goes through `lock`.
+    private var value: T
+    private let lock = NSLock()
+    init(_ v: T) { value = v }
+    func withLock<R>(_ body: (inout T) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
