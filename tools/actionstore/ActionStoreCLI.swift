@@ -207,6 +207,7 @@ struct CrashWriter: ParsableCommand {
     @Option var batch = 50
     @Option(name: .customLong("ack-log")) var ackLog: String
     @Option(name: .customLong("memtable-rows")) var memtableRows = 3000
+    @Option(help: "Prefix of the transaction ids, unique per run.") var prefix = "r0"
 
     func run() throws {
         var options = StoreOptions()
@@ -218,13 +219,14 @@ struct CrashWriter: ParsableCommand {
         let threads = self.threads
         let batch = self.batch
         let app = self.app
+        let prefix = self.prefix
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var seq = 0
             while true {
                 var body = "["
                 var ids: [String] = []
                 for i in 0..<batch {
-                    let id = "w\(t)-\(seq)"
+                    let id = "\(prefix)-w\(t)-\(seq)"
                     seq += 1
                     ids.append(id)
                     if i > 0 { body += "," }
