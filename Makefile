@@ -22,10 +22,14 @@ release: deps
 	swift build -c release
 
 # The main job. Until the collector lands: import a generated sample into ./data and print a group-by.
+# Each run adds the sample again under new transaction ids? No: the generator is deterministic, so
+# `make run` twice stores the sample twice until transaction_id deduplication (issue 6) lands.
 run: release
 	./.build/release/actionbench generate --events 20000 --seed 1 --out $(DATA)/sample.ndjson
 	./.build/release/actionstore import --data $(DATA) --app demo $(DATA)/sample.ndjson
 	./.build/release/actionstore stats --data $(DATA)
+	echo '{"where":{"in":["action_name",["Clicked Sign Up","Signed In"]]},"group_by":[{"time":"week"},"metadata.provider"],"metrics":["count","unique_users"],"order_by":[{"key":"time"},{"metric":"count","desc":true}],"limit":12}' \
+	  | ./.build/release/actionstore query --data $(DATA) --app demo --format table -
 
 test: deps
 	swift build --build-tests

@@ -7,7 +7,7 @@ struct ActionStoreCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionstore",
         abstract: "An embedded store of user actions: import, query and inspect a store directory.",
-        subcommands: [Import.self, Stats.self, Flush.self, CrashWriter.self]
+        subcommands: [Import.self, Query.self, Export.self, Stats.self, Flush.self, CrashWriter.self]
     )
 }
 
@@ -181,6 +181,85 @@ struct Flush: ParsableCommand {
         let s = store.stats()
         print("flushed: \(s.segments) segments, \(s.rows) rows, \(s.segmentBytes) bytes")
     }
+}
+
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a query (docs/query.md) over one application and print the result as JSON.",
+        discussion:
+            #"Example: echo '{"group_by":[{"time":"day"}],"metrics":["count"]}' | actionstore query --app prod -"#
+    )
+    @OptionGroup var location: StoreLocation
+    @Option(help: "The application.") var app: String
+    @Option(help: "json (default) or table.") var format = "json"
+    @Argument(help: "The query file, or - for stdin.") var file: String
+
+    func run() throws {
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let d = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read \(file)")
+            }
+            data = d
+        }
+        let query = try ActionStore.Query.parse(json: data)
+        let store = try Store.open(at: location.data, options: readOnlyOptions())
+        defer { try? store.close() }
+        let result = try store.query(application: app, query)
+        switch format {
+        case "json": print(result.json())
+        case "table": print(result.table())
+        default: throw ValidationError("--format must be json or table")
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write one application's actions as NDJSON in Moesif's action shape (normalized names), streaming."
+    )
+    @OptionGroup var location: StoreLocation
+    @Option(help: "The application.") var app: String
+    @Option(help: "Inclusive start (ISO 8601).") var from: String?
+    @Option(help: "Exclusive end (ISO 8601).") var to: String?
+    @Option(
+        name: .customLong("where"),
+        help: "A filter in the query language, e.g. '{\"eq\":[\"action_name\",\"x\"]}'."
+    )
+    var filter: String?
+
+    func run() throws {
+        func time(_ s: String?, _ name: String) throws -> Int64? {
+            guard let s else { return nil }
+            guard let t = Timestamp.parse(s) else { throw ValidationError("--\(name) \(s) is not an ISO 8601 time") }
+            return t
+        }
+        let from = try time(self.from, "from")
+        let to = try time(self.to, "to")
+        let predicate = try filter.map { try ActionStore.Query.parse(json: #"{"where":"# + $0 + "}").filter }
+        let store = try Store.open(at: location.data, options: readOnlyOptions())
+        defer { try? store.close() }
+        var out = [UInt8]()
+        out.reserveCapacity(1 << 20)
+        try store.scan(application: app, from: from, to: to, where: predicate ?? nil) { action in
+            out += SegmentDump.moesifJSON(action).utf8
+            out.append(0x0A)
+            if out.count >= 1 << 20 {
+                FileHandle.standardOutput.write(Data(out))
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        FileHandle.standardOutput.write(Data(out))
+    }
+}
+
+/// Options for commands that only read: no background flush.
+func readOnlyOptions() -> StoreOptions {
+    var o = StoreOptions()
+    o.backgroundFlush = false
+    return o
 }
 
 func printTable(_ rows: [[String]]) {
