@@ -35,6 +35,12 @@ test: deps
 	swift build --build-tests
 	swift test --skip-build
 
+# Concurrency tests under Thread Sanitizer (a separate build folder: TSan objects differ).
+tsan: deps
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
+	  --filter 'StoreConcurrencyTests|JournalWriterTests|GroupCommit|SegmentConcurrent'
+
 lint:
 	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks
 
