@@ -13,7 +13,7 @@ struct ActionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionbench",
         abstract: "ActionStore's benchmark tool.",
-        subcommands: [Generate.self, Parse.self]
+        subcommands: [Generate.self, Parse.self, AppendMatrix.self, Recovery.self]
     )
 }
 
