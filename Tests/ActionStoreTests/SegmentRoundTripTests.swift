@@ -378,3 +378,28 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
         }
     }
 }
+
+/// The worked example of docs/segment-format.md. `SEGMENT_EXAMPLE_OUT=/tmp/x.seg` keeps the file for `xxd`.
+@Suite struct SegmentDocExampleTests {
+    static let actions = [
+        Action(
+            time: 1_767_225_600_000_000,
+            actionName: "Signed Up",
+            requestIPAddress: "10.0.0.1",
+            metadata: [.init(path: "plan", value: .string("pro"))]
+        ),
+        Action(time: 1_767_225_600_000_100, actionName: "Purchased", metadata: [.init(path: "amount", value: .int(42))]),
+    ]
+
+    @Test func workedExampleKeepsItsSize() throws {
+        try withTempDir { dir throws in
+            let path = ProcessInfo.processInfo.environment["SEGMENT_EXAMPLE_OUT"] ?? "\(dir)/example.seg"
+            let info = try SegmentWriter.write(actions: Self.actions, to: path, options: SegmentOptions(sync: false))
+            let r = try SegmentReader(path: path)
+            try r.verify()
+            #expect(try r.actions() == Self.actions)
+            // The doc shows these bytes; a change here means the format changed: update the doc.
+            #expect(info.bytes == 589)
+        }
+    }
+}
