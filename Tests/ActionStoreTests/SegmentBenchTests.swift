@@ -93,7 +93,9 @@ import Testing
                 )
             }
             let data = r.columns.reduce(0) { $0 + $1.storedBytes }
-            print("  index total \(Self.f(Double(indexBytes) / Double(rows))) B/row; footer+header+trailer \(info!.bytes - data) bytes")
+            print(
+                "  index total \(Self.f(Double(indexBytes) / Double(rows))) B/row; footer+header+trailer \(info!.bytes - data) bytes"
+            )
 
             // Decode speed: bytes of decoded output per second.
             var sink = 0
@@ -107,10 +109,18 @@ import Testing
             let intSeconds = try Self.best(5) {
                 if case .ints(let v, _) = try r.column("metadata.amount") { sink &+= v.count }
             }
-            print("  decode time column:        \(Self.f(Double(rows * 8) / timeSeconds / 1e9)) GB/s (\(Self.f(Double(rows) / timeSeconds / 1e6)) M rows/s)")
-            print("  decode user_id codes:      \(Self.f(Double(rows * 4) / codeSeconds / 1e9)) GB/s (\(Self.f(Double(rows) / codeSeconds / 1e6)) M rows/s)")
-            print("  decode action_name codes:  \(Self.f(Double(rows * 4) / nameSeconds / 1e9)) GB/s (\(Self.f(Double(rows) / nameSeconds / 1e6)) M rows/s)")
-            print("  decode metadata.amount:    \(Self.f(Double(rows * 8) / intSeconds / 1e9)) GB/s of row-aligned Int64 (\(Self.f(Double(rows) / intSeconds / 1e6)) M rows/s)")
+            print(
+                "  decode time column:        \(Self.f(Double(rows * 8) / timeSeconds / 1e9)) GB/s (\(Self.f(Double(rows) / timeSeconds / 1e6)) M rows/s)"
+            )
+            print(
+                "  decode user_id codes:      \(Self.f(Double(rows * 4) / codeSeconds / 1e9)) GB/s (\(Self.f(Double(rows) / codeSeconds / 1e6)) M rows/s)"
+            )
+            print(
+                "  decode action_name codes:  \(Self.f(Double(rows * 4) / nameSeconds / 1e9)) GB/s (\(Self.f(Double(rows) / nameSeconds / 1e6)) M rows/s)"
+            )
+            print(
+                "  decode metadata.amount:    \(Self.f(Double(rows * 8) / intSeconds / 1e9)) GB/s of row-aligned Int64 (\(Self.f(Double(rows) / intSeconds / 1e6)) M rows/s)"
+            )
             let postingsSeconds = try Self.best(5) {
                 sink &+= try r.postings(column: "action_name", value: "Purchased")?.cardinality ?? 0
             }

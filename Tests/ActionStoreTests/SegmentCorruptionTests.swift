@@ -16,7 +16,9 @@ import Testing
                 transactionId: i % 2 == 0 ? "123e4567-e89b-12d3-a456-42661417400\(i % 10)" : nil,
                 requestIPAddress: "10.0.\(i % 3).\(i)"
             )
-            if i % 3 == 0 { a.metadata.append(.init(path: "amount", value: i % 2 == 0 ? .int(Int64(i)) : .double(0.5))) }
+            if i % 3 == 0 {
+                a.metadata.append(.init(path: "amount", value: i % 2 == 0 ? .int(Int64(i)) : .double(0.5)))
+            }
             if i % 4 == 0 { a.metadata.append(.init(path: "flag", value: .bool(i % 8 == 0))) }
             if i % 5 == 0 { a.metadata.append(.init(path: "tags", value: .array("[\(i)]"))) }
             actions.append(a)
@@ -119,7 +121,9 @@ import Testing
             try Self.sample(path)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
             try Data(bytes.prefix(bytes.count - 1)).write(to: URL(fileURLWithPath: path))
-            #expect(Self.corruption { _ = try SegmentReader(path: path) }?.hasPrefix("\(path): trailer: bad magic") == true)
+            #expect(
+                Self.corruption { _ = try SegmentReader(path: path) }?.hasPrefix("\(path): trailer: bad magic") == true
+            )
             try Data().write(to: URL(fileURLWithPath: path))
             #expect(
                 Self.corruption { _ = try SegmentReader(path: path) }
@@ -138,12 +142,17 @@ import Testing
         let t = size - SegmentFormat.trailerSize
         guard t > SegmentFormat.headerSize else { return }
         func u64(_ at: Int) -> Int {
-            Int(truncatingIfNeeded: bytes[at..<(at + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) })
+            Int(
+                truncatingIfNeeded: bytes[at..<(at + 8)].enumerated().reduce(UInt64(0)) {
+                    $0 | UInt64($1.1) << (8 * UInt64($1.0))
+                }
+            )
         }
         let footerAt = u64(t)
         guard footerAt >= SegmentFormat.headerSize, footerAt <= t else { return }
         var footerBytes = Array(bytes[footerAt..<t])
-        if var footer = try? footerBytes.withUnsafeBytes({ try SegmentFooter.decode($0, dataEnd: footerAt, file: file) }) {
+        if var footer = try? footerBytes.withUnsafeBytes({ try SegmentFooter.decode($0, dataEnd: footerAt, file: file) }
+        ) {
             func fix(_ r: inout SegmentRegion) {
                 r.checksum = Checksum.xxh3(Array(bytes[r.offset..<(r.offset + r.storedSize)]))
             }
@@ -215,7 +224,9 @@ import Testing
                 var bytes = originals[Int(rng.next() % UInt64(originals.count))]
                 switch i % 4 {
                 case 0:  // raw byte flips
-                    for _ in 0...(rng.next() % 3) { bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(1 + rng.next() % 255) }
+                    for _ in 0...(rng.next() % 3) {
+                        bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(1 + rng.next() % 255)
+                    }
                 case 1:  // truncation or extension
                     if rng.next() % 2 == 0 {
                         bytes.removeLast(Int(rng.next() % UInt64(bytes.count)))

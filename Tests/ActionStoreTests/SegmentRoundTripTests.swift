@@ -92,7 +92,9 @@ enum SegmentFixtures {
             if has(14, &rng) { m.append(.init(path: "obj.sub", value: .string(text(&rng)))) }
             if has(15, &rng) { m.append(.init(path: "price", value: .double(Double(rng.next() % 10_000) / 100))) }
             if has(16, &rng) { m.append(.init(path: "tags", value: .array("[\"\(rng.next() % 5)\",1]"))) }
-            if has(17, &rng) { m.append(.init(path: "provider", value: .string(["google", "github"][Int(rng.next() % 2)]))) }
+            if has(17, &rng) {
+                m.append(.init(path: "provider", value: .string(["google", "github"][Int(rng.next() % 2)])))
+            }
             if has(18, &rng) { m.append(.init(path: "zero", value: .double(rng.next() % 2 == 0 ? -0.0 : 0.0))) }
             a.metadata = m.sorted { $0.path < $1.path }
             out.append(a)
@@ -197,7 +199,10 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
             for (b, block) in ci.blocks.enumerated() {
                 let part = try #require(try r.column(ci.name, block: b))
                 for i in 0..<block.rowCount {
-                    #expect(part.value(at: i) == data.value(at: block.rowStart + i), "\(ci.name) block \(b) seed \(seed)")
+                    #expect(
+                        part.value(at: i) == data.value(at: block.rowStart + i),
+                        "\(ci.name) block \(b) seed \(seed)"
+                    )
                 }
             }
             guard ci.type == .string || ci.type == .bool else { continue }
@@ -280,9 +285,11 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
             let info = try SegmentWriter.write(actions: actions, to: path, options: Self.fast)
             #expect(info.minTime == 2 && info.maxTime == 5)
             let r = try SegmentReader(path: path)
-            #expect(r.columns.map(\.name) == [
-                "time", "action_name", "request.ip_address", "metadata.b", "metadata.d", "metadata.i", "metadata.m",
-            ])
+            #expect(
+                r.columns.map(\.name) == [
+                    "time", "action_name", "request.ip_address", "metadata.b", "metadata.d", "metadata.i", "metadata.m",
+                ]
+            )
             #expect(r.columns.map(\.type) == [.time, .string, .string, .bool, .double, .int, .double])
             #expect(r.columnInfo("metadata.m")?.hasMixedInts == true)
             #expect(r.columnInfo("metadata.i")?.min == .int(Int64.min))
@@ -323,7 +330,11 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
             } throws: { ($0 as? ActionStoreError)?.code == .schemaConflict }
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/c.seg"))
             let dup = [
-                Action(time: 1, actionName: "a", metadata: [.init(path: "x", value: .int(1)), .init(path: "x", value: .int(2))])
+                Action(
+                    time: 1,
+                    actionName: "a",
+                    metadata: [.init(path: "x", value: .int(1)), .init(path: "x", value: .int(2))]
+                )
             ]
             #expect {
                 try SegmentWriter.write(actions: dup, to: "\(dir)/d.seg", options: Self.fast)
@@ -345,7 +356,9 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
             #expect(r.columnInfo("user_id")?.index == nil)
             #expect(try r.postings(column: "user_id", value: "u1") == nil)
             #expect(try r.dictionaryContains(column: "user_id", value: "u1") == true)
-            #expect(try r.postings(column: "action_name", value: "n3")?.toArray() == (0..<10).map { UInt32($0 * 20 + 3) })
+            #expect(
+                try r.postings(column: "action_name", value: "n3")?.toArray() == (0..<10).map { UInt32($0 * 20 + 3) }
+            )
         }
     }
 
@@ -388,7 +401,11 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
             requestIPAddress: "10.0.0.1",
             metadata: [.init(path: "plan", value: .string("pro"))]
         ),
-        Action(time: 1_767_225_600_000_100, actionName: "Purchased", metadata: [.init(path: "amount", value: .int(42))]),
+        Action(
+            time: 1_767_225_600_000_100,
+            actionName: "Purchased",
+            metadata: [.init(path: "amount", value: .int(42))]
+        ),
     ]
 
     @Test func workedExampleKeepsItsSize() throws {

@@ -13,7 +13,13 @@ public enum SegmentDump {
         /// Print the summary and column table as one JSON object instead of text.
         public var json = false
 
-        public init(verify: Bool = false, columns: Bool = false, rows: Int? = nil, column: String? = nil, json: Bool = false) {
+        public init(
+            verify: Bool = false,
+            columns: Bool = false,
+            rows: Int? = nil,
+            column: String? = nil,
+            json: Bool = false
+        ) {
             self.verify = verify
             self.columns = columns
             self.rows = rows
@@ -66,7 +72,9 @@ public enum SegmentDump {
             } else {
                 write("")
                 write("column \(c.name): \(c.type) \(c.encoding), \(c.nullCount) nulls, \(c.distinctCount) distinct")
-                if let d = c.dictionary { write("  dictionary at \(d.offset): \(d.storedSize) bytes (\(d.rawSize) raw, \(d.codec))") }
+                if let d = c.dictionary {
+                    write("  dictionary at \(d.offset): \(d.storedSize) bytes (\(d.rawSize) raw, \(d.codec))")
+                }
                 if let i = c.index { write("  index at \(i.offset): \(i.storedSize) bytes") }
                 for (b, block) in c.blocks.enumerated() {
                     var line = "  block \(b): rows \(block.rowStart)..<\(block.rowStart + block.rowCount)"
@@ -110,7 +118,12 @@ public enum SegmentDump {
         out += "}"
         if !a.metadata.isEmpty {
             let tree = Node()
-            for f in a.metadata { tree.insert(f.path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)[...], f.value) }
+            for f in a.metadata {
+                tree.insert(
+                    f.path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)[...],
+                    f.value
+                )
+            }
             out += ",\"metadata\":" + tree.json()
         }
         return out + "}"

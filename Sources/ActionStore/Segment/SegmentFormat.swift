@@ -332,7 +332,9 @@ extension SegmentFooter {
             r.offset = start
             throw r.fail("region \(offset)+\(stored) outside the data area [\(SegmentFormat.headerSize), \(dataEnd))")
         }
-        guard codec == .lz4 || raw == stored else { throw r.fail("uncompressed region with raw size \(raw) ≠ \(stored)") }
+        guard codec == .lz4 || raw == stored else {
+            throw r.fail("uncompressed region with raw size \(raw) ≠ \(stored)")
+        }
         // LZ4 cannot expand more than 255:1; a larger claim is garbage (and an allocation bomb).
         guard raw <= stored * 255 + 64 else { throw r.fail("raw size \(raw) impossible for \(stored) stored bytes") }
         return SegmentRegion(offset: offset, storedSize: stored, rawSize: raw, codec: codec, checksum: checksum)

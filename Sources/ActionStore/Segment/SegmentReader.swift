@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #else
 import Darwin
 #endif
-import Synchronization
 
 /// Reads a segment file (docs/segment-format.md) through a read-only memory mapping.
 ///
@@ -41,7 +42,9 @@ public final class SegmentReader: Sendable {
         let version = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         guard version == SegmentFormat.version else { throw corrupt("header", "unsupported version \(version)", 8) }
         let headerSum = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        guard unsafe headerSum == UInt32(truncatingIfNeeded: Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<12])))
+        guard
+            unsafe headerSum
+                == UInt32(truncatingIfNeeded: Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<12])))
         else { throw corrupt("header", "checksum mismatch", 12) }
         // Trailer.
         let t = size - SegmentFormat.trailerSize
@@ -179,8 +182,12 @@ public final class SegmentReader: Sendable {
                 let keys = try r.bytes(keyCount * 16)
                 slot = CompactText.parseUUID(value).flatMap { v in
                     Self.search(keyCount) { i in
-                        let hi = unsafe UInt64(littleEndian: keys.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self))
-                        let lo = unsafe UInt64(littleEndian: keys.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))
+                        let hi = unsafe UInt64(
+                            littleEndian: keys.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self)
+                        )
+                        let lo = unsafe UInt64(
+                            littleEndian: keys.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self)
+                        )
                         let k = UInt128(hi) << 64 | UInt128(lo)
                         return k < v ? -1 : k == v ? 0 : 1
                     }
@@ -434,7 +441,9 @@ public final class SegmentReader: Sendable {
                         if present != nil { present![rowOf[i]] = true }
                     }
                 } else {
-                    guard k == block.rowCount else { throw r.fail("block without presence has \(k) of \(block.rowCount) rows") }
+                    guard k == block.rowCount else {
+                        throw r.fail("block without presence has \(k) of \(block.rowCount) rows")
+                    }
                     rowOf = []
                     if present != nil { for i in 0..<k { present![base + i] = true } }
                 }
@@ -487,20 +496,26 @@ public final class SegmentReader: Sendable {
                 case .plainDouble:
                     let src = try r.bytes(k * 8)
                     for i in 0..<k {
-                        slots[row(i)] = unsafe UInt64(littleEndian: src.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+                        slots[row(i)] = unsafe UInt64(
+                            littleEndian: src.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+                        )
                         if let intFlags, intFlags[i] { isInt![row(i)] = true }
                     }
                 case .uuid:
                     let src = try r.bytes(k * 16)
                     for i in 0..<k {
                         let hi = unsafe UInt64(littleEndian: src.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self))
-                        let lo = unsafe UInt64(littleEndian: src.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self))
+                        let lo = unsafe UInt64(
+                            littleEndian: src.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self)
+                        )
                         uuids[row(i)] = UInt128(hi) << 64 | UInt128(lo)
                     }
                 case .ipv4:
                     let src = try r.bytes(k * 4)
                     for i in 0..<k {
-                        ips[row(i)] = unsafe UInt32(littleEndian: src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))
+                        ips[row(i)] = unsafe UInt32(
+                            littleEndian: src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+                        )
                     }
                 case .bitmap:
                     let bits = try Self.readBits(&r, count: k)

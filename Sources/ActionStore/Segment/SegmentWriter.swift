@@ -306,16 +306,32 @@ private struct SegmentBuilder {
     mutating func writeStrings(_ name: String, _ col: Sparse<String>) throws {
         let nullCount = rowCount - col.rows.count
         if let uuids = Self.allParse(col.values, CompactText.parseUUID) {
-            try writeFixedWidth(name, rows: col.rows, values: uuids, nullCount: nullCount, encoding: .uuid, strings: col.values) {
-                v, w in
+            try writeFixedWidth(
+                name,
+                rows: col.rows,
+                values: uuids,
+                nullCount: nullCount,
+                encoding: .uuid,
+                strings: col.values
+            ) {
+                v,
+                w in
                 w.u64(UInt64(truncatingIfNeeded: v >> 64))
                 w.u64(UInt64(truncatingIfNeeded: v))
             }
             return
         }
         if let ips = Self.allParse(col.values, CompactText.parseIPv4) {
-            try writeFixedWidth(name, rows: col.rows, values: ips, nullCount: nullCount, encoding: .ipv4, strings: col.values) {
-                v, w in w.u32(v)
+            try writeFixedWidth(
+                name,
+                rows: col.rows,
+                values: ips,
+                nullCount: nullCount,
+                encoding: .ipv4,
+                strings: col.values
+            ) {
+                v,
+                w in w.u32(v)
             }
             return
         }
@@ -499,7 +515,17 @@ private struct SegmentBuilder {
                 BitPacking.pack(values[range].lazy.map { UInt64(bitPattern: $0 &- lo) }, width: width, into: &w)
                 return (.int(lo), .int(hi))
             }
-            appendColumn(name, .int, .frameOfReference, nullCount, Set(values).count, values.min().map { .int($0) }, values.max().map { .int($0) }, false, blocks)
+            appendColumn(
+                name,
+                .int,
+                .frameOfReference,
+                nullCount,
+                Set(values).count,
+                values.min().map { .int($0) },
+                values.max().map { .int($0) },
+                false,
+                blocks
+            )
         } else if ints + doubles == n {
             // Slots hold the Int64 bits of int rows (flagged) so that large ints survive exactly.
             let mixed = ints > 0
@@ -525,7 +551,17 @@ private struct SegmentBuilder {
             }
             var distinct = Set<UInt64>()
             for (i, s) in slots.enumerated() { distinct.insert(isInt[i] ? numbers[i].bitPattern : s) }
-            appendColumn(name, .double, .plainDouble, nullCount, distinct.count, Self.minDouble(numbers[...]), Self.maxDouble(numbers[...]), mixed, blocks)
+            appendColumn(
+                name,
+                .double,
+                .plainDouble,
+                nullCount,
+                distinct.count,
+                Self.minDouble(numbers[...]),
+                Self.maxDouble(numbers[...]),
+                mixed,
+                blocks
+            )
         } else if bools == n {
             let values = col.values.map { v -> Bool in
                 guard case .bool(let b) = v else { preconditionFailure("checked above") }
@@ -548,7 +584,17 @@ private struct SegmentBuilder {
                 for i in range { w.append(Array(values[i].utf8)) }
                 return (nil, nil)
             }
-            appendColumn(name, .array, .jsonText, nullCount, Set(values.map { UTF8Key(s: $0) }).count, nil, nil, false, blocks)
+            appendColumn(
+                name,
+                .array,
+                .jsonText,
+                nullCount,
+                Set(values.map { UTF8Key(s: $0) }).count,
+                nil,
+                nil,
+                false,
+                blocks
+            )
         }
     }
 
