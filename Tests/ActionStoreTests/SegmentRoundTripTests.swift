@@ -309,6 +309,36 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
         }
     }
 
+    @Test func canonicallyEquivalentSpellingsStayDistinct() throws {
+        try withTempDir { dir throws in
+            let nfc = "caf\u{E9}"
+            let nfd = "cafe\u{301}"
+            let actions = [
+                Action(
+                    time: 1,
+                    actionName: nfc,
+                    metadata: [.init(path: nfc, value: .string(nfd)), .init(path: nfd, value: .string(nfc))]
+                ),
+                Action(time: 2, actionName: nfd),
+            ]
+            let path = "\(dir)/u.seg"
+            _ = try SegmentWriter.write(actions: actions, to: path, options: Self.fast)
+            let r = try SegmentReader(path: path)
+            #expect(r.columnInfo("action_name")?.distinctCount == 2)
+            #expect(try r.postings(column: "action_name", value: nfd)?.toArray() == [1])
+            #expect(r.columns.count == 4)
+            #expect(Array(try #require(r.columnInfo("metadata." + nfc)).name.utf8) == Array(("metadata." + nfc).utf8))
+            let a = try r.column("metadata." + nfd)?.value(at: 0)
+            guard case .string(let s) = a else {
+                Issue.record("no value")
+                return
+            }
+            #expect(Array(s.utf8) == Array(nfc.utf8))
+            let back = try r.actions()
+            #expect(Array(back[1].actionName.utf8) == Array(nfd.utf8))
+        }
+    }
+
     @Test func emptySegment() throws {
         try withTempDir { dir throws in
             let info = try SegmentWriter.write(actions: [], to: "\(dir)/e.seg", options: Self.fast)

@@ -19,10 +19,11 @@ public final class SegmentReader: Sendable {
     // Constant after init.
     private let file: MappedFile
     private let footer: SegmentFooter
-    private let columnSlots: [String: Int]
+    /// Column position by name, compared by bytes.
+    private let columnSlots: [UTF8Key: Int]
 
-    // Guarded by the mutex: decoded dictionaries, by column name.
-    private let dictionaries = Mutex<[String: DictionaryBytes]>([:])
+    // Guarded by the mutex: decoded dictionaries, by region offset.
+    private let dictionaries = Mutex<[Int: DictionaryBytes]>([:])
     // Guarded by the mutex: offsets of index regions whose checksum was verified.
     private let verifiedIndexes = Mutex<Set<Int>>([])
 
@@ -79,8 +80,8 @@ public final class SegmentReader: Sendable {
             // Footer offsets are relative to the footer; say where in the file.
             throw ActionStoreError(e.code, e.message + " (footer starts at byte \(footerOffset))")
         }
-        var slots: [String: Int] = [:]
-        for (i, c) in footer.columns.enumerated() { slots[c.name] = i }
+        var slots: [UTF8Key: Int] = [:]
+        for (i, c) in footer.columns.enumerated() { slots[UTF8Key(s: c.name)] = i }
         columnSlots = slots
     }
 
@@ -101,7 +102,7 @@ public final class SegmentReader: Sendable {
 
     /// The footer entry of a column, nil when no row of the segment has it.
     public func columnInfo(_ name: String) -> SegmentColumnInfo? {
-        columnSlots[name].map { footer.columns[$0] }
+        columnSlots[UTF8Key(s: name)].map { footer.columns[$0] }
     }
 
     // MARK: Columns
@@ -382,8 +383,8 @@ public final class SegmentReader: Sendable {
     }
 
     private func dictionaryBytes(_ ci: SegmentColumnInfo) throws -> DictionaryBytes {
-        if let d = dictionaries.withLock({ $0[ci.name] }) { return d }
         guard let region = ci.dictionary else { preconditionFailure("not a dictionary column") }
+        if let d = dictionaries.withLock({ $0[region.offset] }) { return d }
         let where_ = "column \(ci.name) dictionary"
         let raw = try regionBytes(region, where_)
         let d = try DictionaryBytes(raw: raw, size: region.rawSize) {
@@ -395,7 +396,7 @@ public final class SegmentReader: Sendable {
                 "\(path): \(where_): \(d.count) entries, footer says \(ci.distinctCount) at byte \(region.offset)"
             )
         }
-        dictionaries.withLock { $0[ci.name] = d }
+        dictionaries.withLock { $0[region.offset] = d }
         return d
     }
 
