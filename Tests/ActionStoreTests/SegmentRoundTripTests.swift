@@ -339,6 +339,32 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
         }
     }
 
+    @Test func oneReaderServesConcurrentQueries() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segtest-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SeededRNG(seed: 99)
+        let input = SegmentFixtures.actions(count: 500, rng: &rng, variant: 0)
+        _ = try SegmentWriter.write(
+            actions: input,
+            to: "\(dir)/q.seg",
+            options: SegmentOptions(blockRows: 64, sync: false)
+        )
+        let r = try SegmentReader(path: "\(dir)/q.seg")
+        let expected = input.filter { $0.actionName == "Clicked" }.count
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    _ = try r.column("user_id")
+                    _ = try r.dictionaryContains(column: "action_name", value: "Clicked")
+                    return try r.postings(column: "action_name", value: "Clicked")?.cardinality ?? -1
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts == Array(repeating: expected, count: 8))
+    }
+
     @Test func emptySegment() throws {
         try withTempDir { dir throws in
             let info = try SegmentWriter.write(actions: [], to: "\(dir)/e.seg", options: Self.fast)

@@ -128,6 +128,8 @@ private struct SegmentBuilder {
     var columns: [SegmentColumnInfo] = []
 
     init(path: String, options: SegmentOptions, actions: [Action]) throws {
+        // Options fields are vars: re-check what init checked (0 would never finish a block).
+        precondition(options.blockRows > 0 && options.blockRows <= SegmentFormat.blockRowsMax, "blockRows out of range")
         self.options = options
         self.actions = actions
         rowCount = actions.count
@@ -283,7 +285,9 @@ private struct SegmentBuilder {
                 type: .time,
                 encoding: .deltaBitPacked,
                 nullCount: 0,
-                distinctCount: Set(times).count,
+                // Sorted: distinct values are the changes.
+                distinctCount: times.isEmpty
+                    ? 0 : 1 + zip(times, times.dropFirst()).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) },
                 min: times.first.map { .int($0) },
                 max: times.last.map { .int($0) },
                 hasMixedInts: false,
