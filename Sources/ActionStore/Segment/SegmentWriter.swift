@@ -46,6 +46,14 @@ public struct SegmentInfo: Sendable, Hashable {
     public var maxTime: Int64
     /// The last path component of the file.
     public var fileName: String
+
+    public init(rows: Int, bytes: Int, minTime: Int64, maxTime: Int64, fileName: String) {
+        self.rows = rows
+        self.bytes = bytes
+        self.minTime = minTime
+        self.maxTime = maxTime
+        self.fileName = fileName
+    }
 }
 
 /// Writes segment files (docs/segment-format.md).
