@@ -219,7 +219,7 @@ import Testing
             originals.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/o2.seg"))))
             let path = "\(dir)/m.seg"
             var survived = 0
-            let iterations = 3000
+            let iterations = Int(ProcessInfo.processInfo.environment["SEGMENT_FUZZ_ITERATIONS"] ?? "") ?? 3000
             for i in 0..<iterations {
                 var bytes = originals[Int(rng.next() % UInt64(originals.count))]
                 switch i % 4 {

@@ -296,6 +296,62 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
         }
     }
 
+    @Test func canonicallyEquivalentSpellingsStayDistinct() throws {
+        try withTempDir { dir throws in
+            let nfc = "caf\u{E9}"
+            let nfd = "cafe\u{301}"
+            let actions = [
+                Action(
+                    time: 1,
+                    actionName: nfc,
+                    metadata: [.init(path: nfc, value: .string(nfd)), .init(path: nfd, value: .string(nfc))]
+                ),
+                Action(time: 2, actionName: nfd),
+            ]
+            let path = "\(dir)/u.seg"
+            _ = try SegmentWriter.write(actions: actions, to: path, options: Self.fast)
+            let r = try SegmentReader(path: path)
+            #expect(r.columnInfo("action_name")?.distinctCount == 2)
+            #expect(try r.postings(column: "action_name", value: nfd)?.toArray() == [1])
+            #expect(r.columns.count == 4)
+            #expect(Array(try #require(r.columnInfo("metadata." + nfc)).name.utf8) == Array(("metadata." + nfc).utf8))
+            let a = try r.column("metadata." + nfd)?.value(at: 0)
+            guard case .string(let s) = a else {
+                Issue.record("no value")
+                return
+            }
+            #expect(Array(s.utf8) == Array(nfc.utf8))
+            let back = try r.actions()
+            #expect(Array(back[1].actionName.utf8) == Array(nfd.utf8))
+        }
+    }
+
+    @Test func oneReaderServesConcurrentQueries() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segtest-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SeededRNG(seed: 99)
+        let input = SegmentFixtures.actions(count: 500, rng: &rng, variant: 0)
+        _ = try SegmentWriter.write(
+            actions: input,
+            to: "\(dir)/q.seg",
+            options: SegmentOptions(blockRows: 64, sync: false)
+        )
+        let r = try SegmentReader(path: "\(dir)/q.seg")
+        let expected = input.filter { $0.actionName == "Clicked" }.count
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    _ = try r.column("user_id")
+                    _ = try r.dictionaryContains(column: "action_name", value: "Clicked")
+                    return try r.postings(column: "action_name", value: "Clicked")?.cardinality ?? -1
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts == Array(repeating: expected, count: 8))
+    }
+
     @Test func emptySegment() throws {
         try withTempDir { dir throws in
             let info = try SegmentWriter.write(actions: [], to: "\(dir)/e.seg", options: Self.fast)
@@ -375,6 +431,35 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
                 BitPacking.unpack(buf, count: values.count, width: width) { i, v in out[i] = v }
             }
             #expect(out == values, "width \(width)")
+        }
+    }
+}
+
+/// The worked example of docs/segment-format.md. `SEGMENT_EXAMPLE_OUT=/tmp/x.seg` keeps the file for `xxd`.
+@Suite struct SegmentDocExampleTests {
+    static let actions = [
+        Action(
+            time: 1_767_225_600_000_000,
+            actionName: "Signed Up",
+            requestIPAddress: "10.0.0.1",
+            metadata: [.init(path: "plan", value: .string("pro"))]
+        ),
+        Action(
+            time: 1_767_225_600_000_100,
+            actionName: "Purchased",
+            metadata: [.init(path: "amount", value: .int(42))]
+        ),
+    ]
+
+    @Test func workedExampleKeepsItsSize() throws {
+        try withTempDir { dir throws in
+            let path = ProcessInfo.processInfo.environment["SEGMENT_EXAMPLE_OUT"] ?? "\(dir)/example.seg"
+            let info = try SegmentWriter.write(actions: Self.actions, to: path, options: SegmentOptions(sync: false))
+            let r = try SegmentReader(path: path)
+            try r.verify()
+            #expect(try r.actions() == Self.actions)
+            // The doc shows these bytes; a change here means the format changed: update the doc.
+            #expect(info.bytes == 589)
         }
     }
 }

@@ -35,6 +35,9 @@ public final class RoaringBitmap: @unchecked Sendable, CustomStringConvertible {
 
     public var isEmpty: Bool { cardinality == 0 }
 
+    /// The largest member, nil when empty.
+    public var maximum: UInt32? { isEmpty ? nil : unsafe roaring_bitmap_maximum(handle) }
+
     public func and(_ other: RoaringBitmap) -> RoaringBitmap {
         RoaringBitmap(owning: unsafe roaring_bitmap_and(handle, other.handle)!)
     }

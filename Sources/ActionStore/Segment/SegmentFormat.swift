@@ -228,10 +228,10 @@ extension SegmentFooter {
         let blockCount = (rowCount + blockRows - 1) / blockRows
         let columnCount = try r.count(max: r.remaining, "column count")
         var columns: [SegmentColumnInfo] = []
-        var names = Set<String>()
+        var names = Set<UTF8Key>()
         for _ in 0..<columnCount {
             let name = try r.string()
-            guard names.insert(name).inserted else { throw r.fail("duplicate column \(name)") }
+            guard names.insert(UTF8Key(s: name)).inserted else { throw r.fail("duplicate column \(name)") }
             guard let type = SegmentColumnType(rawValue: try r.u8()) else { throw r.fail("bad type of column \(name)") }
             guard let encoding = SegmentColumnEncoding(rawValue: try r.u8()) else {
                 throw r.fail("bad encoding of column \(name)")

@@ -19,10 +19,13 @@ public final class SegmentReader: Sendable {
     // Constant after init.
     private let file: MappedFile
     private let footer: SegmentFooter
-    private let columnSlots: [String: Int]
+    /// Column position by name, compared by bytes.
+    private let columnSlots: [UTF8Key: Int]
 
-    // Guarded by the mutex: decoded dictionaries, by column name.
-    private let dictionaries = Mutex<[String: DictionaryBytes]>([:])
+    // Guarded by the mutex: decoded dictionaries, by region offset.
+    private let dictionaries = Mutex<[Int: DictionaryBytes]>([:])
+    // Guarded by the mutex: offsets of index regions whose checksum was verified.
+    private let verifiedIndexes = Mutex<Set<Int>>([])
 
     /// Maps `path` and validates its header, trailer and footer.
     /// - Throws: `.notFound` or `.io` if the file cannot be mapped, `.corruption` if it is not a valid segment.
@@ -77,8 +80,8 @@ public final class SegmentReader: Sendable {
             // Footer offsets are relative to the footer; say where in the file.
             throw ActionStoreError(e.code, e.message + " (footer starts at byte \(footerOffset))")
         }
-        var slots: [String: Int] = [:]
-        for (i, c) in footer.columns.enumerated() { slots[c.name] = i }
+        var slots: [UTF8Key: Int] = [:]
+        for (i, c) in footer.columns.enumerated() { slots[UTF8Key(s: c.name)] = i }
         columnSlots = slots
     }
 
@@ -99,7 +102,7 @@ public final class SegmentReader: Sendable {
 
     /// The footer entry of a column, nil when no row of the segment has it.
     public func columnInfo(_ name: String) -> SegmentColumnInfo? {
-        columnSlots[name].map { footer.columns[$0] }
+        columnSlots[UTF8Key(s: name)].map { footer.columns[$0] }
     }
 
     // MARK: Columns
@@ -163,9 +166,7 @@ public final class SegmentReader: Sendable {
         guard let ci = columnInfo(name) else { return RoaringBitmap() }
         guard let region = ci.index else { return nil }
         let where_ = "column \(name) index"
-        let raw = try regionBytes(region, where_)
-        return try raw.withUnsafeBytes { buf -> RoaringBitmap in
-            let buf = unsafe UnsafeRawBufferPointer(rebasing: buf[0..<region.rawSize])
+        return try withIndexBytes(region, where_) { buf -> RoaringBitmap in
             var r = ByteReader(buf) { "\(self.path): \(where_) (region at byte \(region.offset))" }
             let keyCount = Int(try r.u32())
             guard keyCount <= rowCount + 2 else { throw r.fail("key count \(keyCount) exceeds the rows") }
@@ -221,6 +222,11 @@ public final class SegmentReader: Sendable {
             else {
                 r.offset = blobsAt + start
                 throw r.fail("bad roaring bitmap of key \(slot)")
+            }
+            // Callers index row arrays with these numbers.
+            if let top = bitmap.maximum, Int(top) >= rowCount {
+                r.offset = blobsAt + start
+                throw r.fail("posting list of key \(slot) names row \(top) of \(rowCount)")
             }
             return bitmap
         }
@@ -289,9 +295,7 @@ public final class SegmentReader: Sendable {
     /// Deserializes every posting list of an index and checks that they partition the present rows.
     private func verifyIndex(_ ci: SegmentColumnInfo) throws {
         guard let region = ci.index else { return }
-        let raw = try regionBytes(region, "column \(ci.name) index")
-        try raw.withUnsafeBytes { buf in
-            let buf = unsafe UnsafeRawBufferPointer(rebasing: buf[0..<region.rawSize])
+        try withIndexBytes(region, "column \(ci.name) index") { buf in
             var r = ByteReader(buf) { "\(self.path): column \(ci.name) index (region at byte \(region.offset))" }
             let keyCount = Int(try r.u32())
             guard keyCount <= rowCount + 2 else { throw r.fail("key count \(keyCount) exceeds the rows") }
@@ -319,6 +323,10 @@ public final class SegmentReader: Sendable {
                     throw r.fail("bad roaring bitmap of key \(k)")
                 }
                 total += b.cardinality
+                if let top = b.maximum, Int(top) >= rowCount {
+                    r.offset = blobsAt + start
+                    throw r.fail("posting list of key \(k) names row \(top) of \(rowCount)")
+                }
             }
             guard last == buf.count - blobsAt, total == rowCount - ci.nullCount else {
                 throw r.fail("postings cover \(total) rows, expected \(rowCount - ci.nullCount)")
@@ -353,9 +361,30 @@ public final class SegmentReader: Sendable {
         }
     }
 
+    /// Calls `body` with an index region read in place from the mapping (indexes are never
+    /// compressed), checksummed on first use only: a postings lookup then costs one bitmap's bytes.
+    private func withIndexBytes<R>(
+        _ region: SegmentRegion,
+        _ where_: String,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
+        // Safe because SegmentFooter.decode checked offset + storedSize against the data area and
+        // that index regions are stored raw.
+        let bytes = unsafe UnsafeRawBufferPointer(
+            rebasing: file.bytes[region.offset..<(region.offset + region.storedSize)]
+        )
+        if !verifiedIndexes.withLock({ $0.contains(region.offset) }) {
+            guard Checksum.xxh3(bytes) == region.checksum else {
+                throw ActionStoreError(.corruption, "\(path): \(where_): checksum mismatch at byte \(region.offset)")
+            }
+            verifiedIndexes.withLock { _ = $0.insert(region.offset) }
+        }
+        return try body(bytes)
+    }
+
     private func dictionaryBytes(_ ci: SegmentColumnInfo) throws -> DictionaryBytes {
-        if let d = dictionaries.withLock({ $0[ci.name] }) { return d }
         guard let region = ci.dictionary else { preconditionFailure("not a dictionary column") }
+        if let d = dictionaries.withLock({ $0[region.offset] }) { return d }
         let where_ = "column \(ci.name) dictionary"
         let raw = try regionBytes(region, where_)
         let d = try DictionaryBytes(raw: raw, size: region.rawSize) {
@@ -367,7 +396,7 @@ public final class SegmentReader: Sendable {
                 "\(path): \(where_): \(d.count) entries, footer says \(ci.distinctCount) at byte \(region.offset)"
             )
         }
-        dictionaries.withLock { $0[ci.name] = d }
+        dictionaries.withLock { $0[region.offset] = d }
         return d
     }
 

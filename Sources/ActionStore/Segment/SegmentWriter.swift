@@ -46,6 +46,14 @@ public struct SegmentInfo: Sendable, Hashable {
     public var maxTime: Int64
     /// The last path component of the file.
     public var fileName: String
+
+    public init(rows: Int, bytes: Int, minTime: Int64, maxTime: Int64, fileName: String) {
+        self.rows = rows
+        self.bytes = bytes
+        self.minTime = minTime
+        self.maxTime = maxTime
+        self.fileName = fileName
+    }
 }
 
 /// Writes segment files (docs/segment-format.md).
@@ -74,14 +82,27 @@ public enum SegmentWriter {
 
 /// Byte-exact string key: Swift's `String ==` is canonical equivalence, which would merge NFC and
 /// NFD spellings in a dictionary and break the exact round trip.
-private struct UTF8Key: Hashable {
+struct UTF8Key: Hashable {
     let s: String
 
-    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.s.utf8.elementsEqual(b.s.utf8) }
+    static func == (a: UTF8Key, b: UTF8Key) -> Bool { utf8Equal(a.s, b.s) }
 
     func hash(into hasher: inout Hasher) {
         var s = s
         s.withUTF8 { unsafe hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// Byte equality (not canonical equivalence).
+func utf8Equal(_ a: String, _ b: String) -> Bool {
+    var a = a
+    var b = b
+    return a.withUTF8 { pa in
+        b.withUTF8 { pb in
+            guard pa.count == pb.count else { return false }
+            guard pa.count > 0 else { return true }
+            return unsafe memcmp(pa.baseAddress!, pb.baseAddress!, pa.count) == 0
+        }
     }
 }
 
@@ -115,6 +136,8 @@ private struct SegmentBuilder {
     var columns: [SegmentColumnInfo] = []
 
     init(path: String, options: SegmentOptions, actions: [Action]) throws {
+        // Options fields are vars: re-check what init checked (0 would never finish a block).
+        precondition(options.blockRows > 0 && options.blockRows <= SegmentFormat.blockRowsMax, "blockRows out of range")
         self.options = options
         self.actions = actions
         rowCount = actions.count
@@ -270,7 +293,9 @@ private struct SegmentBuilder {
                 type: .time,
                 encoding: .deltaBitPacked,
                 nullCount: 0,
-                distinctCount: Set(times).count,
+                // Sorted: distinct values are the changes.
+                distinctCount: times.isEmpty
+                    ? 0 : 1 + zip(times, times.dropFirst()).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) },
                 min: times.first.map { .int($0) },
                 max: times.last.map { .int($0) },
                 hasMixedInts: false,
@@ -459,19 +484,39 @@ private struct SegmentBuilder {
     }
 
     mutating func writeMetadata() throws {
-        var paths: [String: Sparse<Value>] = [:]
+        // One lookup per field: path → slot in `columns`. Keyed by bytes so that canonically
+        // equivalent spellings of a path stay distinct columns.
+        var slots: [UTF8Key: Int] = [:]
+        var paths: [String] = []
+        var sparse: [Sparse<Value>] = []
         for (row, i) in order.enumerated() {
             let fields = actions[i].metadata
             for (j, f) in fields.enumerated() {
-                if j > 0, fields[j - 1].path == f.path {
+                if j > 0, utf8Equal(fields[j - 1].path, f.path) {
                     throw ActionStoreError(.invalidAction, "metadata path \(f.path) appears twice in one action")
                 }
-                paths[f.path, default: Sparse()].rows.append(UInt32(row))
-                paths[f.path, default: Sparse()].values.append(f.value)
+                let key = UTF8Key(s: f.path)
+                let slot: Int
+                if let k = slots[key] {
+                    slot = k
+                } else {
+                    slot = paths.count
+                    slots[key] = slot
+                    paths.append(f.path)
+                    sparse.append(Sparse())
+                }
+                sparse[slot].rows.append(UInt32(row))
+                sparse[slot].values.append(f.value)
             }
         }
-        for path in paths.keys.sorted() {
-            try writeMetadataColumn("metadata." + path, paths.removeValue(forKey: path)!)
+        // Path order as `Action.metadata` (String `<`), ties between canonically equivalent
+        // spellings broken by bytes so the column order is deterministic.
+        let sortedSlots = paths.indices.sorted {
+            paths[$0] < paths[$1] || (!(paths[$1] < paths[$0]) && utf8Less(paths[$0], paths[$1]))
+        }
+        for slot in sortedSlots {
+            try writeMetadataColumn("metadata." + paths[slot], sparse[slot])
+            sparse[slot] = Sparse()
         }
     }
 
