@@ -28,7 +28,9 @@ struct AppendMatrix: ParsableCommand {
                 let store = try Store.open(at: dir, options: options)
                 let deadline = Date().addingTimeInterval(seconds)
                 let counts = Counter()
-                DispatchQueue.concurrentPerform(iterations: w) { t in
+                // Real threads, not concurrentPerform: Dispatch runs only one worker per core, and
+                // writers blocked on fsync would never overlap.
+                runThreads(w) { t in
                     var i = t * 997
                     var actions = 0
                     var bytes = 0
@@ -145,4 +147,18 @@ func parseDurability(_ s: String) throws -> JournalWriter.DurabilityPolicy {
     if s == "none" { return .none }
     if s.hasPrefix("interval:"), let ms = Int(s.dropFirst(9)) { return .fsyncInterval(milliseconds: ms) }
     throw ValidationError("durability must be fsyncEachBatch, interval:MS or none")
+}
+
+/// Runs `body(0..<n)` on n dedicated threads and waits for all of them.
+func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for t in 0..<n {
+        group.enter()
+        let thread = Thread {
+            body(t)
+            group.leave()
+        }
+        thread.start()
+    }
+    group.wait()
 }
