@@ -124,7 +124,7 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         let total = threads * perThread
         #expect(failures.withLock { $0 } == 0)
         #expect(stats.records == UInt64(total))
-        #expect(stats.bytes == UInt64(total * (13 + 103)))
+        #expect(stats.bytes == UInt64(total * (JournalFormat.recordHeaderBytes + 103)))
         #expect(stats.fsyncs >= 1)
         #expect(stats.fsyncs < UInt64(total), "no group commit: \(stats.fsyncs) syncs for \(total) records")
         print("group commit: \(total) records, \(stats.writes) writes, \(stats.fsyncs) fsyncs")
@@ -362,7 +362,7 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
             $0.failWrite = ENOSPC
         }
         let bad = try writer.enqueue([UInt8](repeating: 2, count: 50), type: .batch)
-        let fragments = ["journal write to \(dir.file(1)) failed after 20 of 63 bytes", "errno 28"]
+        let fragments = ["journal write to \(dir.file(1)) failed after 20 of 67 bytes", "errno 28"]
         expectIOError({ try writer.waitDurable(bad) }, fragments)
         expectIOError({ _ = try writer.enqueue([3], type: .batch) }, fragments)
         _ = try? writer.close()
