@@ -17,7 +17,7 @@ import Darwin
 ///
 /// - codec: encode and decode MB/s of a 1000-action batch.
 /// - appends: enqueue + waitDurable with fsyncEachBatch, batches of 1/100/1000 actions, 1/4/16
-///   threads, about 1.5 s each.
+///   threads, about 1.5 s each; then a raw write + fdatasync baseline on one thread.
 /// - replay: a 256 MiB journal read back raw and with batch decoding.
 @Suite(.serialized) struct JournalBenchTests {
     static let full = getenv("JOURNAL_BENCH") != nil
@@ -101,6 +101,25 @@ import Darwin
                 )
                 for n in try JournalFileNames.list(dir.path) { unlink(dir.file(n)) }
             }
+        }
+        // Raw-I/O baseline: one thread, write(2) + fdatasync(2) per payload, no journal.
+        for actions in [1, 1000] {
+            let payload = Self.batchPayload(actions: actions)
+            let path = dir.path + "/baseline"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            let clock = ContinuousClock()
+            let start = clock.now
+            var n = 0
+            while clock.now - start < runFor {
+                let w = payload.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                #expect(w == payload.count)
+                #expect(fdatasync(fd) == 0)
+                n += 1
+            }
+            let elapsed = Self.seconds(clock.now - start)
+            close(fd)
+            unlink(path)
+            lines.append("baseline write+fdatasync, \(actions) actions/write: \(Int(Double(n) / elapsed)) writes/s")
         }
         print("appends (fsyncEachBatch):\n  " + lines.joined(separator: "\n  "))
     }

@@ -94,14 +94,19 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         defer { dir.remove() }
         let tickets = try writeJournal(dir, [Array("hi".utf8)], type: .checkpoint)
         let bytes = Bytes.read(dir.file(1))
-        #expect(bytes.count == 32 + 13 + 2)
+        #expect(bytes.count == 32 + 17 + 2)
         #expect(Array(bytes[0..<8]) == Array("ASJOURNL".utf8))
         #expect(Array(bytes[8..<24]) == [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
         #expect(Array(bytes[32..<37]) == [2, 0, 0, 0, 2])
         let sum = Array("hi".utf8).withUnsafeBytes { JournalFormat.recordChecksum(type: 2, payload: $0) }
         #expect(Array(bytes[37..<45]) == withUnsafeBytes(of: sum.littleEndian) { Array($0) })
+        let check = bytes.withUnsafeBytes {
+            JournalFormat.recordHeaderChecksum(UnsafeRawBufferPointer(rebasing: $0[32...]))
+        }
+        #expect(Array(bytes[45..<49]) == withUnsafeBytes(of: check.littleEndian) { Array($0) })
+        #expect(Array(bytes[49...]) == Array("hi".utf8))
         #expect(tickets[0].start == JournalPosition(fileNumber: 1, offset: 32))
-        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 47))
+        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 51))
     }
 
     /// The worked example of docs/journal-format.md, byte for byte.
@@ -126,15 +131,15 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         let tickets = try writeJournal(dir, [BatchCodec.encode(batch)])
         let hex = """
             41 53 4a 4f 55 52 4e 4c 01 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 77 c0 48 a6 ef c0 b8 bf
-            40 00 00 00 01 88 7d df 3e b5 ce 80 66
+            40 00 00 00 01 88 7d df 3e b5 ce 80 66 19 06 01 e2
             01 04 73 68 6f 70 00 02 04 70 6c 61 6e 01 05 73 65 61 74 73 02 01 80 80 f2 81 83 89 85 06
             09 53 69 67 6e 65 64 20 55 70 01 00 02 75 31 02 04 70 6c 61 6e 01 03 70 72 6f
             05 73 65 61 74 73 02 06
             """
         let expected = hex.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { UInt8($0, radix: 16)! }
-        #expect(expected.count == 109)
+        #expect(expected.count == 113)
         #expect(Bytes.read(dir.file(1)) == expected)
-        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 109))
+        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 113))
         let (records, _) = try replayAll(dir)
         #expect(try records.map { try BatchCodec.decode($0.payload) } == [batch])
     }
@@ -202,7 +207,7 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
     }
 
     /// Flips one byte in each region of the middle record (and the file header).
-    @Test(arguments: ["fileHeader", "length", "type", "checksum", "payload"])
+    @Test(arguments: ["fileHeader", "length", "type", "checksum", "headerCheck", "payload"])
     func damageInTheMiddleIsCorruption(region: String) throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -216,7 +221,8 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
             case "length": (middle + 1, middle)
             case "type": (middle + 4, middle)
             case "checksum": (middle + 9, middle)
-            default: (middle + 13 + 17, middle)
+            case "headerCheck": (middle + 14, middle)
+            default: (middle + JournalFormat.recordHeaderBytes + 17, middle)
             }
         bytes[index] ^= 0x40
         Bytes.write(dir.file(1), bytes)
@@ -234,10 +240,33 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         #expect(result.notes.count == 1)
     }
 
+    /// A large random hole between records: resynchronization finds the records after it.
+    @Test func resynchronizesPastALargeGarbageRegion() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        var rng = SeededRNG("JournalReader.hole")
+        let tickets = try writeJournal(dir, [[1], [2]])
+        var bytes = Bytes.read(dir.file(1))
+        let second = Array(bytes[Int(tickets[1].start.offset)...])
+        bytes.removeSubrange(Int(tickets[1].start.offset)...)
+        bytes += rng.bytes(2 << 20) + second
+        Bytes.write(dir.file(1), bytes)
+        let e = replayCorruption(dir)
+        #expect(e?.message.contains("offset \(tickets[1].start.offset)") == true)
+        let clock = ContinuousClock()
+        var result: JournalReader.ReplayResult?
+        var records: [ReplayedRecord] = []
+        let took = try clock.measure { (records, result) = try replayAll(dir, skipDamaged: true) }
+        #expect(records.map(\.payload) == [[1], [2]])
+        #expect(records.last?.position.offset == tickets[1].start.offset + UInt64(2 << 20))
+        #expect(result?.damagedSkipped == 1)
+        print("resynchronized past 2 MiB of garbage in \(took)")
+    }
+
     @Test func damageAtTheEndOfANonLastFileIsCorruption() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let tickets = try writeJournal(dir, [[1], [2], [3]], fileBytesMax: 60)
+        let tickets = try writeJournal(dir, [[1], [2], [3]], fileBytesMax: 70)
         #expect(tickets.map(\.start.fileNumber) == [1, 1, 2])
         var file1 = Bytes.read(dir.file(1))
         file1.removeLast()  // a "torn" record, but file 2 exists: not a tail

@@ -63,8 +63,8 @@ public enum JournalFormat {
     public static let version: UInt32 = 1
     /// Bytes of the file header: magic 8, version 4, flags 4, file number 8, checksum 8.
     public static let fileHeaderBytes = 32
-    /// Bytes of a record header: length 4, type 1, checksum 8.
-    public static let recordHeaderBytes = 13
+    /// Bytes of a record header: length 4, type 1, payload checksum 8, header checksum 4.
+    public static let recordHeaderBytes = 17
     /// The largest record payload, 32 MiB. A larger payload is refused by the writer; a header
     /// claiming more is an impossible length to the reader. It also bounds the cost of
     /// resynchronizing past damaged bytes.
@@ -84,11 +84,33 @@ public enum JournalFormat {
         return XXH3_64bits_withSeed(payload.baseAddress, payload.count, seed)
     }
 
+    /// Appends a record header: length, type, payload checksum, and the header checksum, the low
+    /// 32 bits of XXH3 of those 13 bytes.
+    ///
+    /// The header checksum lets a reader resynchronizing past damage reject a garbage header
+    /// without hashing the (up to 32 MiB) payload it claims: without it, random bytes pass the
+    /// type and length filters at about 1 offset in 512, and each costs a payload hash.
+    static func appendRecordHeader(_ out: inout [UInt8], length: Int, type: UInt8, checksum: UInt64) {
+        let start = out.count
+        appendLE(&out, UInt32(length))
+        out.append(type)
+        appendLE(&out, checksum)
+        let check = out.withUnsafeBytes { recordHeaderChecksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        appendLE(&out, check)
+    }
+
+    /// The low 32 bits of XXH3 of the first 13 bytes of `header` (length, type, payload checksum).
+    static func recordHeaderChecksum(_ header: UnsafeRawBufferPointer) -> UInt32 {
+        assert(header.count >= 13)
+        return UInt32(truncatingIfNeeded: XXH3_64bits(header.baseAddress, 13))
+    }
+
     /// The 32-byte header of journal file `fileNumber`.
     public static func fileHeader(fileNumber: UInt64) -> [UInt8] {
         var h = magic
         h.reserveCapacity(fileHeaderBytes)
-        appendLE(&h, UInt64(version))  // version u32 + flags u32 (0)
+        appendLE(&h, version)
+        appendLE(&h, UInt32(0))  // flags
         appendLE(&h, fileNumber)
         let sum = h.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }
         appendLE(&h, sum)

@@ -174,11 +174,18 @@ private struct FileScan {
         result.notes.append("skipped damaged bytes \(off)..<\(next ?? bytes.count) of \(path): \(reason)")
     }
 
+    /// Whether the record header at `off` is whole, of a valid type, and matches its checksum.
+    func headerIsValid(at off: Int) -> Bool {
+        guard bytes.count - off >= Self.headerBytes else { return false }
+        let type = bytes[off + 4]
+        guard type != 0, type <= JournalFormat.recordTypeMax else { return false }
+        let header = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + Self.headerBytes)])
+        return JournalFormat.recordHeaderChecksum(header) == JournalFormat.loadLE32(bytes, off + 13)
+    }
+
     /// The total length of the valid record at `off`, or nil.
     func recordLength(at off: Int) -> Int? {
-        guard bytes.count - off >= Self.headerBytes else { return nil }
-        let type = bytes[off + 4]
-        guard type != 0, type <= JournalFormat.recordTypeMax else { return nil }
+        guard headerIsValid(at: off) else { return nil }
         let length = Int(JournalFormat.loadLE32(bytes, off))
         guard length <= JournalFormat.recordPayloadBytesMax, length <= bytes.count - off - Self.headerBytes else {
             return nil
@@ -186,6 +193,7 @@ private struct FileScan {
         let payload = UnsafeRawBufferPointer(
             rebasing: bytes[(off + Self.headerBytes)..<(off + Self.headerBytes + length)]
         )
+        let type = bytes[off + 4]
         guard JournalFormat.recordChecksum(type: type, payload: payload) == JournalFormat.loadLE64(bytes, off + 5)
         else {
             return nil
@@ -197,8 +205,8 @@ private struct FileScan {
     func nextValid(after off: Int) -> Int? {
         var p = off + 1
         while p + Self.headerBytes <= bytes.count {
-            // Cheap filters first (type byte, plausible length) so that zeros and most garbage
-            // never reach the hash.
+            // The type byte and then the header checksum reject zeros and garbage without
+            // touching the payload; only a header that checks out gets its payload hashed.
             let type = bytes[p + 4]
             if type != 0, type <= JournalFormat.recordTypeMax, recordLength(at: p) != nil { return p }
             p += 1
@@ -209,15 +217,18 @@ private struct FileScan {
     /// Why the record at `off` is not valid.
     func problem(at off: Int) -> String {
         let left = bytes.count - off
-        guard left >= Self.headerBytes else { return "record header cut short (\(left) of 13 bytes)" }
+        guard left >= Self.headerBytes else {
+            return "record header cut short (\(left) of \(Self.headerBytes) bytes)"
+        }
         let type = bytes[off + 4]
         let length = Int(JournalFormat.loadLE32(bytes, off))
         if type == 0 || type > JournalFormat.recordTypeMax { return "invalid record type \(type)" }
+        if !headerIsValid(at: off) { return "record header checksum mismatch" }
         if length > JournalFormat.recordPayloadBytesMax { return "impossible record length \(length)" }
         if length > left - Self.headerBytes {
             return "record of \(length) bytes runs past the end of the file (\(left - Self.headerBytes) left)"
         }
-        return "record checksum mismatch"
+        return "record payload checksum mismatch"
     }
 }
 

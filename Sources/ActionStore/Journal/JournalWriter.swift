@@ -292,9 +292,12 @@ extension JournalWriter {
             }
             let last = state.chunks.count - 1
             state.chunks[last].bytes.reserveCapacity(state.chunks[last].bytes.count + Int(recordBytes))
-            withUnsafeBytes(of: UInt32(payload.count).littleEndian) { state.chunks[last].bytes.append(contentsOf: $0) }
-            state.chunks[last].bytes.append(type.rawValue)
-            withUnsafeBytes(of: checksum.littleEndian) { state.chunks[last].bytes.append(contentsOf: $0) }
+            JournalFormat.appendRecordHeader(
+                &state.chunks[last].bytes,
+                length: payload.count,
+                type: type.rawValue,
+                checksum: checksum
+            )
             state.chunks[last].bytes.append(contentsOf: payload)
             state.chunks[last].records += 1
             let start = state.tail
