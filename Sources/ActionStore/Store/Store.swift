@@ -1,6 +1,5 @@
 import Dispatch
 import Logging
-import Synchronization
 
 /// An embedded store of user actions: the public face of the engine.
 ///
@@ -26,13 +25,13 @@ public final class Store: Sendable {
     let lockFile: LockFile
     let normalizer: ActionNormalizer
     let flushQueue = DispatchQueue(label: "actionstore.flush")
-    let manifestLock = Mutex(())
+    let manifestLock = Locked(())
     let logger = Logger(label: "actionstore.store")
     /// Damaged journal records skipped by the replay of this open.
     let damagedSkipped: Int
 
     // Guarded by state.
-    let state: Mutex<State>
+    let state: Locked<State>
 
     struct MemKey: Hashable, Sendable {
         var application: String
@@ -125,7 +124,7 @@ public final class Store: Sendable {
                 }
             }
         }
-        state = Mutex(st)
+        state = Locked(st)
         if options.backgroundFlush { scheduleAgeCheck() }
     }
 
