@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A ``ScanSource`` over actions in memory (what memtables hand the engine). Columns are built on
 /// first use, dictionary-encoding strings, and cached.
 public final class ActionsSource: ScanSource {
@@ -12,7 +10,7 @@ public final class ActionsSource: ScanSource {
     public let partitionKey: String?
 
     // Guarded by cache
-    private let cache = Mutex<[String: QueryColumn?]>([:])
+    private let cache = Locked<[String: QueryColumn?]>([:])
 
     /// - Parameters:
     ///   - actions: the rows, in any order.

@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -28,13 +27,13 @@ public enum QueryEngine {
     ) throws -> QueryResult {
         let start = Timestamp.now()
         let plan = try QueryPlan(query, schema: schema)
-        struct Shared: ~Copyable {
+        struct Shared {
             var merged: GroupTable
             var error: (any Error)?
             var pruned: [Bool]
             var stats = QueryStats()
         }
-        let shared = Mutex(
+        let shared = Locked(
             Shared(merged: GroupTable(slots: plan.slots), pruned: Array(repeating: false, count: sources.count))
         )
         let workers = Swift.max(1, Swift.min(sources.count, options.parallelism ?? activeCores()))

@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #else
@@ -23,9 +21,9 @@ public final class SegmentReader: Sendable {
     private let columnSlots: [UTF8Key: Int]
 
     // Guarded by the mutex: decoded dictionaries, by region offset.
-    private let dictionaries = Mutex<[Int: DictionaryBytes]>([:])
+    private let dictionaries = Locked<[Int: DictionaryBytes]>([:])
     // Guarded by the mutex: offsets of index regions whose checksum was verified.
-    private let verifiedIndexes = Mutex<Set<Int>>([])
+    private let verifiedIndexes = Locked<Set<Int>>([])
 
     /// Maps `path` and validates its header, trailer and footer.
     /// - Throws: `.notFound` or `.io` if the file cannot be mapped, `.corruption` if it is not a valid segment.
