@@ -95,7 +95,7 @@ private func invalidQueryMessage(_ body: () throws -> Void) -> String? {
                 == #"{"rows": [{"time": "2026-09-01T00:00:00+02:00", "metadata.provider": "GitHub", "count": 1, "avg(metadata.amount)": 20.5}, "#
                 + #"{"time": "2026-09-01T00:00:00+02:00", "metadata.provider": "Google", "count": 1, "avg(metadata.amount)": 10.0}], "#
                 + #""stats": {"partitions_total": 0, "partitions_pruned": 0, "segments_total": 1, "segments_pruned": 0, "rows_scanned": 5, "#
-                + #""bytes_decoded": \#(stats.bytesDecoded), "elapsed_ms": 0.0, "skipped": 0}}"#
+                + #""bytes_decoded": \#(stats.bytesDecoded), "elapsed_ms": 0.0, "skipped": 0, "damaged_segments": []}}"#
         )
         let table = fixed.table()
         #expect(table.hasPrefix("time                       metadata.provider  count  avg(metadata.amount)\n"))

@@ -7,7 +7,9 @@ struct ActionStoreCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionstore",
         abstract: "An embedded store of user actions: import, query and inspect a store directory.",
-        subcommands: [Import.self, Query.self, Export.self, Stats.self, Flush.self, CrashWriter.self]
+        subcommands: [
+            Import.self, Query.self, Export.self, Stats.self, Flush.self, Verify.self, Repair.self, CrashWriter.self,
+        ]
     )
 }
 
@@ -252,6 +254,41 @@ struct Export: ParsableCommand {
             }
         }
         FileHandle.standardOutput.write(Data(out))
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every journal record, segment block, index and the manifest; exit 1 on damage."
+    )
+    @OptionGroup var location: StoreLocation
+
+    func run() throws {
+        let r = try Store.verify(at: location.data)
+        for n in r.notes { print("note: \(n)") }
+        for p in r.problems { print("DAMAGED: \(p)") }
+        print(
+            "checked \(r.journalRecords) journal records, \(r.segments) segments (\(r.segmentBytes) bytes): "
+                + (r.isClean ? "no damage" : "\(r.problems.count) problems")
+        )
+        if !r.isClean { throw ExitCode(1) }
+    }
+}
+
+struct Repair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move damaged segments to quarantine/ and skip damaged journal records, keeping everything else."
+    )
+    @OptionGroup var location: StoreLocation
+
+    func run() throws {
+        let r = try Store.repair(at: location.data)
+        for s in r.quarantinedSegments { print("quarantined segment \(s)") }
+        if !r.quarantinedJournalFiles.isEmpty {
+            print("copied \(r.quarantinedJournalFiles.count) journal files to quarantine/journal/")
+            print("skipped \(r.skippedJournalRecords) damaged journal records")
+        }
+        if r.quarantinedSegments.isEmpty && r.quarantinedJournalFiles.isEmpty { print("nothing to repair") }
     }
 }
 

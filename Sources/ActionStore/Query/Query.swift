@@ -205,6 +205,9 @@ public struct QueryOptions: Sendable, Hashable {
     public var maxStateBytes: Int = 2 << 30
     /// How many sources run at once; nil uses every active core. Default nil.
     public var parallelism: Int? = nil
+    /// Answer from the remaining sources when one is damaged (a `.corruption` error), listing it in
+    /// `stats.damagedSegments`, instead of failing the query. Default true.
+    public var skipDamagedSources = true
 
     public init() {}
 }

@@ -51,6 +51,8 @@ public enum QueryEngine {
                         s.stats.skipped += stats.skipped
                         if let p = partial { try s.merged.absorb(p, options: options) } else { s.pruned[i] = true }
                     }
+                } catch let e as ActionStoreError where e.code == .corruption && options.skipDamagedSources {
+                    shared.withLock { $0.stats.damagedSegments.append(e.message) }
                 } catch {
                     shared.withLock { if $0.error == nil { $0.error = error } }
                     return

@@ -125,6 +125,9 @@ public struct QueryStats: Sendable, Hashable {
     public var elapsedMilliseconds = 0.0
     /// Values ignored because their column's storage type does not match the path's schema type.
     public var skipped = 0
+    /// Segments left out because they are damaged (unreadable or failing a checksum), with why.
+    /// The answer covers the rest of the data.
+    public var damagedSegments: [String] = []
 
     public init() {}
 }
@@ -168,7 +171,12 @@ public struct QueryResult: Sendable, Hashable {
         out.append("\"rows_scanned\": \(s.rowsScanned), \"bytes_decoded\": \(s.bytesDecoded), ")
         var ms = ""
         JSONText.appendDouble((s.elapsedMilliseconds * 1000).rounded() / 1000, to: &ms)
-        out.append("\"elapsed_ms\": \(ms), \"skipped\": \(s.skipped)}}")
+        out.append("\"elapsed_ms\": \(ms), \"skipped\": \(s.skipped), \"damaged_segments\": [")
+        for (i, d) in s.damagedSegments.enumerated() {
+            if i > 0 { out.append(", ") }
+            out.append(JSONWriter.quoted(d))
+        }
+        out.append("]}}")
         return out
     }
 
@@ -195,6 +203,7 @@ public struct QueryResult: Sendable, Hashable {
         out += "(\(rows.count) rows; \(s.rowsScanned) rows scanned; segments \(s.segmentsTotal - s.segmentsPruned)"
         out += "/\(s.segmentsTotal) read; \(s.bytesDecoded) bytes decoded; "
         out += "\((s.elapsedMilliseconds * 10).rounded() / 10) ms; \(s.skipped) skipped)\n"
+        for d in s.damagedSegments { out += "warning: damaged data left out: \(d)\n" }
         return out
     }
 }

@@ -100,4 +100,16 @@ enum FileSystem {
     }
 
     static func remove(_ path: String) { unlink(path) }
+
+    static func move(_ from: String, _ to: String) throws(ActionStoreError) {
+        if Glibc.rename(from, to) != 0 {
+            throw ActionStoreError(.io, "cannot move \(from) to \(to): \(errnoMessage())")
+        }
+        try fsyncDirectory(parent(of: to))
+        try fsyncDirectory(parent(of: from))
+    }
+
+    static func copyFile(_ from: String, _ to: String) throws(ActionStoreError) {
+        try writeAtomically(try readFile(from), to: to)
+    }
 }

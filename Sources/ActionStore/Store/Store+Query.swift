@@ -51,7 +51,7 @@ extension Store {
     }
 
     /// Runs a query over one application: segments and memtables (every acknowledged action).
-    /// Segments that cannot be read are skipped and counted in the result's `stats.skipped`.
+    /// Segments that cannot be read are skipped and counted in the result's `stats.damagedSegments`.
     /// - Throws: `.invalidQuery` for a query that does not fit the schema; `.limitExceeded` when
     ///   the group-by outgrows `options`' limits.
     public func query(
@@ -63,7 +63,7 @@ extension Store {
         var result = try QueryEngine.run(query, sources: snap.sources, schema: snap.schema, options: options)
         result.stats.partitionsTotal = snap.partitionsTotal
         result.stats.partitionsPruned += snap.partitionsPruned
-        result.stats.skipped += snap.damaged.count
+        result.stats.damagedSegments += snap.damaged.map(\.message)
         return result
     }
 

@@ -1,0 +1,176 @@
+/// What `Store.verify(at:)` found.
+public struct VerifyReport: Sendable, Hashable {
+    /// Damage, one line each, naming the file and where in it.
+    public var problems: [String] = []
+    /// Things worth knowing that are not damage (a torn journal tail, orphan files).
+    public var notes: [String] = []
+    public var journalRecords = 0
+    public var segments = 0
+    public var segmentBytes: Int64 = 0
+    public var isClean: Bool { problems.isEmpty }
+}
+
+/// What `Store.repair(at:)` did.
+public struct RepairReport: Sendable, Hashable {
+    /// Segment files moved to `quarantine/` and dropped from the manifest.
+    public var quarantinedSegments: [String] = []
+    /// Journal files copied to `quarantine/journal/` before the damaged records were skipped.
+    public var quarantinedJournalFiles: [String] = []
+    /// Damaged journal records skipped (their actions are lost; the rest were kept).
+    public var skippedJournalRecords = 0
+}
+
+extension Store {
+    /// Checks every journal record (framing, checksum, batch encoding), every segment (header,
+    /// footer, every block and index checksum) and the manifest, without changing anything.
+    /// Takes the directory lock, so the store must not be open elsewhere.
+    public static func verify(at directory: String) throws -> VerifyReport {
+        let lock = try LockFile(directory: directory)
+        defer { lock.release() }
+        var report = VerifyReport()
+        let manifest: Manifest?
+        do {
+            manifest = try Manifest.load(directory: directory)
+        } catch {
+            report.problems.append(error.message)
+            manifest = nil
+        }
+        // Journal.
+        let journalDir = directory + "/journal"
+        if FileSystem.exists(journalDir) {
+            let start = JournalPosition(fileNumber: max(manifest?.journalCheckpoint ?? 0, 1), offset: 0)
+            do {
+                let result = try JournalReader(directory: journalDir).replay(from: start, skipDamaged: true) {
+                    type,
+                    payload,
+                    position in
+                    guard type == .batch else { return }
+                    do { _ = try BatchCodec.decode(payload) } catch {
+                        report.problems.append("journal record at \(position): batch does not decode: \(error)")
+                    }
+                }
+                report.journalRecords = result.records
+                for note in result.notes {
+                    if note.hasPrefix("torn tail") {
+                        report.notes.append("journal: \(note)")
+                    } else {
+                        report.problems.append("journal: \(note)")
+                    }
+                }
+            } catch let e as ActionStoreError {
+                report.problems.append("journal: \(e.message)")
+            }
+        }
+        // Segments named by the manifest, then files nobody names.
+        var named = Set<String>()
+        for (app, entry) in manifest?.applications ?? [:] {
+            for (partition, segs) in entry.partitions {
+                for s in segs {
+                    let rel = segmentPath(app: app, partition: partition, file: s.file)
+                    named.insert(rel)
+                    let path = directory + "/" + rel
+                    guard FileSystem.exists(path) else {
+                        report.problems.append("\(path): named by the manifest but missing")
+                        continue
+                    }
+                    report.segments += 1
+                    report.segmentBytes += FileSystem.fileSize(path)
+                    do {
+                        try SegmentReader(path: path).verify()
+                    } catch let e as ActionStoreError {
+                        report.problems.append(e.message)
+                    } catch {
+                        report.problems.append("\(path): \(error)")
+                    }
+                }
+            }
+        }
+        for rel in segmentFilesOnDisk(directory) where !named.contains(rel) {
+            report.notes.append(
+                "\(directory)/\(rel): not named by the manifest (left by a crash; the next open deletes it)"
+            )
+        }
+        return report
+    }
+
+    /// Sets damaged data aside so the store opens and answers from the rest: damaged segments move
+    /// to `quarantine/` and leave the manifest; a journal with damaged records is copied to
+    /// `quarantine/journal/`, replayed without them, and flushed to segments.
+    public static func repair(at directory: String, options: StoreOptions = .init()) throws -> RepairReport {
+        var report = RepairReport()
+        do {
+            let lock = try LockFile(directory: directory)
+            defer { lock.release() }
+            var manifest = try Manifest.load(directory: directory) ?? Manifest()
+            var changed = false
+            for (app, entry) in manifest.applications {
+                for (partition, segs) in entry.partitions {
+                    var kept: [Manifest.SegmentEntry] = []
+                    for s in segs {
+                        let rel = segmentPath(app: app, partition: partition, file: s.file)
+                        let path = directory + "/" + rel
+                        let damaged: Bool
+                        if !FileSystem.exists(path) {
+                            damaged = true
+                        } else {
+                            do {
+                                try SegmentReader(path: path).verify()
+                                damaged = false
+                            } catch {
+                                damaged = true
+                            }
+                        }
+                        if damaged {
+                            if FileSystem.exists(path) {
+                                let target = directory + "/quarantine/" + rel
+                                try FileSystem.makeDirectory(FileSystem.parent(of: target))
+                                try FileSystem.move(path, target)
+                            }
+                            report.quarantinedSegments.append(rel)
+                            changed = true
+                        } else {
+                            kept.append(s)
+                        }
+                    }
+                    manifest.applications[app]?.partitions[partition] = kept.isEmpty ? nil : kept
+                }
+            }
+            if changed {
+                manifest.version += 1
+                try manifest.save(directory: directory)
+            }
+        }
+        // The journal: open normally; if damage stops it, keep a copy and open skipping it.
+        do {
+            let store = try Store.open(at: directory, options: options)
+            try store.close()
+        } catch let e as ActionStoreError where e.code == .corruption {
+            let journalDir = directory + "/journal"
+            let quarantine = directory + "/quarantine/journal"
+            try FileSystem.makeDirectory(quarantine)
+            for name in FileSystem.listDirectory(journalDir) {
+                try FileSystem.copyFile(journalDir + "/" + name, quarantine + "/" + name)
+                report.quarantinedJournalFiles.append(name)
+            }
+            var o = options
+            o.skipDamagedJournalRecords = true
+            let store = try Store.open(at: directory, options: o)
+            report.skippedJournalRecords = store.damagedSkipped
+            try store.flush()
+            try store.close()
+        }
+        return report
+    }
+
+    static func segmentFilesOnDisk(_ directory: String) -> [String] {
+        var out: [String] = []
+        for app in FileSystem.listDirectory(directory + "/apps") {
+            for p in FileSystem.listDirectory(directory + "/apps/" + app) {
+                for f in FileSystem.listDirectory(directory + "/apps/" + app + "/" + p) {
+                    out.append("apps/" + app + "/" + p + "/" + f)
+                }
+            }
+        }
+        return out
+    }
+}
