@@ -14,8 +14,6 @@ struct Memtable: Sendable {
     private(set) var chunks: [[Action]] = []
     private(set) var tail: [Action] = []
     private(set) var rowCount = 0
-    /// An estimate of the memory the rows hold.
-    private(set) var byteEstimate = 0
     /// When the first row arrived (monotonic nanoseconds), for the age threshold.
     private(set) var firstRowAt: UInt64 = 0
 
@@ -24,12 +22,18 @@ struct Memtable: Sendable {
         self.partition = partition
     }
 
+    /// Decoded actions take about this many times the bytes of their journal encoding.
+    static let memoryPerEncodedByte = 3
+
+    mutating func append(contentsOf actions: [Action], now: UInt64) {
+        for a in actions { append(a, now: now) }
+    }
+
     mutating func append(_ action: Action, now: UInt64) {
         if rowCount == 0 { firstRowAt = now }
         if tail.isEmpty { tail.reserveCapacity(Memtable.chunkRows) }
         tail.append(action)
         rowCount += 1
-        byteEstimate += Memtable.estimate(action)
         if tail.count == Memtable.chunkRows {
             chunks.append(tail)
             tail = []

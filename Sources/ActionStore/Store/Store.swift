@@ -87,25 +87,13 @@ public final class Store: Sendable {
         let reader = JournalReader(directory: journalDir)
         let part = manifest.partitioning
         let start = JournalPosition(fileNumber: max(manifest.journalCheckpoint, 1), offset: 0)
-        var bytes = 0
-        let replay = try reader.replay(from: start, skipDamaged: options.skipDamagedJournalRecords) {
-            type,
-            payload,
-            position in
-            guard type == .batch else { return }
-            let batch: JournalBatch
-            do { batch = try BatchCodec.decode(payload) } catch {
-                throw ActionStoreError(.corruption, "journal record at \(position): \(error)")
-            }
-            if !batch.schemaDelta.isEmpty { st.schemas[batch.application, default: Schema()].apply(batch.schemaDelta) }
-            for a in batch.actions {
-                let key = MemKey(application: batch.application, partition: part.key(a.time))
-                st.memtables[key, default: Memtable(application: key.application, partition: key.partition)]
-                    .append(a, now: DispatchTime.now().uptimeNanoseconds)
-                bytes += Memtable.estimate(a)
-            }
-        }
-        st.memtableBytes = bytes
+        let replay = try Store.replay(
+            reader,
+            from: start,
+            skipDamaged: options.skipDamagedJournalRecords,
+            into: &st,
+            partitioning: part
+        )
         damagedSkipped = replay.damagedSkipped
         for note in replay.notes { logger.warning("journal replay: \(note)") }
 
@@ -293,13 +281,15 @@ public final class Store: Sendable {
                 : BatchCodec.encode(JournalBatch(application: application, schemaDelta: delta, actions: accepted))
             let ticket = try journal.enqueue(payload, type: .batch)
             s.schemas[application] = schema
-            for a in accepted {
-                let key = MemKey(application: application, partition: partitioning.key(a.time))
-                s.memtables[key, default: Memtable(application: application, partition: key.partition)]
-                    .append(a, now: now)
-                s.memtableBytes += Memtable.estimate(a)
-                if s.memtables[key]!.rowCount >= options.memtableRowsMax { shouldFlush = true }
-            }
+            let full = s.insert(
+                accepted,
+                application: application,
+                partitioning: partitioning,
+                encodedBytes: payload.count,
+                now: now,
+                rowsMax: options.memtableRowsMax
+            )
+            if full { shouldFlush = true }
             if s.memtableBytes >= options.memtableBytesMax { shouldFlush = true }
             if shouldFlush {
                 if s.flushScheduled || !options.backgroundFlush { shouldFlush = false } else { s.flushScheduled = true }
