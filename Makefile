@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8080
 EVENTS ?= 1000000
 
-.PHONY: deps build release run test tsan bench lint format clean
+.PHONY: deps build release run test tsan fuzz bench lint format clean
 
 # Installs the C libraries from Debian when a header is missing (apt-get update once, then install).
 deps:
@@ -40,6 +40,20 @@ tsan: deps
 	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 	swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
 	  --filter 'StoreConcurrencyTests|JournalWriterTests|GroupCommit|SegmentConcurrent'
+
+# libFuzzer over the JSON normalizer and the segment reader, FUZZ_SECONDS each (seed corpus from the tests).
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+fuzz: deps
+	swift build --build-tests
+	ACTIONSTORE_FUZZ_CORPUS=$(CURDIR)/.build-fuzz/corpus swift test --skip-build --filter FuzzCorpusTests
+	swift build $(FUZZ_FLAGS) --product FuzzJSON
+	swift build $(FUZZ_FLAGS) --product FuzzSegment
+	mkdir -p .build-fuzz/artifacts .build-fuzz/work-json .build-fuzz/work-segment
+	.build-fuzz/release/FuzzJSON -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=.build-fuzz/artifacts/json- \
+	  -print_final_stats=1 .build-fuzz/work-json .build-fuzz/corpus/json
+	.build-fuzz/release/FuzzSegment -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=.build-fuzz/artifacts/segment- \
+	  -print_final_stats=1 .build-fuzz/work-segment .build-fuzz/corpus/segment
 
 lint:
 	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks

@@ -48,6 +48,9 @@ let package = Package(
             ],
             path: "Benchmarks/actionbench"
         ),
+        // libFuzzer targets (`make fuzz`); built normally they replay the files given as arguments.
+        .executableTarget(name: "FuzzJSON", dependencies: ["ActionStore"], path: "Fuzz/FuzzJSON"),
+        .executableTarget(name: "FuzzSegment", dependencies: ["ActionStore"], path: "Fuzz/FuzzSegment"),
         .testTarget(
             name: "ActionStoreTests",
             dependencies: ["ActionStore"],

@@ -1,0 +1,59 @@
+// libFuzzer target for the segment reader: any file contents must open, read and verify or throw,
+// never crash. The input goes to a file in /dev/shm (the reader maps files). Built by `make fuzz`
+// with -sanitize=fuzzer,address and -DFUZZING; built normally it replays the files given.
+import ActionStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let scratch = "/dev/shm/actionstore-fuzz-segment-\(getpid()).seg"
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSegment(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let fd = open(scratch, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { return 0 }
+    _ = write(fd, data, size)
+    close(fd)
+    guard let reader = try? SegmentReader(path: scratch) else { return 0 }
+    _ = try? reader.verify()
+    _ = try? reader.times()
+    for c in reader.columns {
+        if let col = try? reader.column(c.name) {
+            for r in 0..<min(col.count, 64) { _ = col.value(at: r) }
+        }
+        _ = try? reader.postings(column: c.name, value: "x")
+        _ = try? reader.dictionaryContains(column: c.name, value: "x")
+    }
+    _ = try? reader.actions()
+    return 0
+}
+
+#if FUZZING
+// SwiftPM links executables with `main` renamed to `<Target>_main`, so libFuzzer's own main is not
+// used: this main hands control to libFuzzer's driver instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+#endif
+
+@main
+struct Main {
+    static func main() throws {
+        #if FUZZING
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzSegment(data, size) })
+        #else
+        for path in CommandLine.arguments.dropFirst() {
+            let bytes = try FuzzFiles.read(path)
+            _ = bytes.withUnsafeBufferPointer { fuzzSegment($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+            print("ok \(path)")
+        }
+        unlink(scratch)
+        #endif
+    }
+}
