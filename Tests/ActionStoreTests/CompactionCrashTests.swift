@@ -53,14 +53,22 @@ import Testing
                 #expect(segmentFilesOnDisk(dir) == segmentFilesInManifest(store), "round \(round): orphans left")
                 try store.close()
                 let missing = everAcked.filter { seen[$0] == nil }
-                #expect(missing.isEmpty, "seed \(seed) round \(round): \(missing.count) lost, e.g. \(missing.prefix(5))")
+                #expect(
+                    missing.isEmpty,
+                    "seed \(seed) round \(round): \(missing.count) lost, e.g. \(missing.prefix(5))"
+                )
                 let doubled = seen.filter { $0.value > 1 }
-                #expect(doubled.isEmpty, "seed \(seed) round \(round): \(doubled.count) twice, e.g. \(doubled.prefix(5))")
+                #expect(
+                    doubled.isEmpty,
+                    "seed \(seed) round \(round): \(doubled.count) twice, e.g. \(doubled.prefix(5))"
+                )
                 let invented = seen.keys.filter { !$0.hasPrefix("r") || $0.split(separator: "-").count != 3 }
                 #expect(invented.isEmpty, "seed \(seed) round \(round): invented \(invented.prefix(5))")
             }
             #expect(everAcked.count > 300, "the child made progress")
-            print("killNineDuringCompaction: \(roundsWithOrphans) of 12 kills left unnamed files (killed mid-flush or mid-merge)")
+            print(
+                "killNineDuringCompaction: \(roundsWithOrphans) of 12 kills left unnamed files (killed mid-flush or mid-merge)"
+            )
         }
     }
 }

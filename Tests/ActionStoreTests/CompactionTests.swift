@@ -103,7 +103,9 @@ func fillSmallSegments(_ store: Store, batches: Int, size: Int, days: Int = 3) t
         #expect(p.nextJob([entry(1, rows: 10), entry(2, rows: 95)]) == nil, "only one is small, and 105 > 100")
         let job = p.nextJob([entry(1, rows: 60), entry(2, rows: 10), entry(3, rows: 20), entry(4, rows: 40)])
         #expect(job?.map(\.file) == ["2", "3", "4"], "smallest first while the sum fits 100")
-        #expect(p.backlog([entry(1, rows: 60), entry(2, rows: 10), entry(3, rows: 20), entry(4, rows: 40)]).segments == 3)
+        #expect(
+            p.backlog([entry(1, rows: 60), entry(2, rows: 10), entry(3, rows: 20), entry(4, rows: 40)]).segments == 3
+        )
     }
 
     @Test func manySegmentsMergeEvenWhenNotSmall() {
@@ -123,7 +125,10 @@ func fillSmallSegments(_ store: Store, batches: Int, size: Int, days: Int = 3) t
         o.segmentRowsTarget = 1_000_000
         o.segmentBytesTarget = 1000
         let p = CompactionPolicy(o)
-        #expect(p.nextJob([entry(1, rows: 1, bytes: 400), entry(2, rows: 1, bytes: 400), entry(3, rows: 1, bytes: 400)])?.count == 2)
+        #expect(
+            p.nextJob([entry(1, rows: 1, bytes: 400), entry(2, rows: 1, bytes: 400), entry(3, rows: 1, bytes: 400)])?
+                .count == 2
+        )
     }
 
     @Test func planningEnds() {

@@ -46,7 +46,10 @@ import Testing
             let o = compactionTestOptions()
             do {
                 let store = try Store.open(at: dir, options: o)
-                _ = try store.append(application: "app", actions: [act("seg1"), act("seg2", compactionDay0 + dayMicros)])
+                _ = try store.append(
+                    application: "app",
+                    actions: [act("seg1"), act("seg2", compactionDay0 + dayMicros)]
+                )
                 try store.flush()
                 _ = try store.append(application: "app", actions: [act("jour1")])
                 try store.close()

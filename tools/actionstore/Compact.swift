@@ -189,14 +189,21 @@ struct BenchCompaction: ParsableCommand {
         precondition(s1.partitions.filter { $0.application == "bench" }.reduce(0) { $0 + $1.segmentRows } == rows)
         print(
             "compaction: \(report.segmentsIn) -> \(report.segmentsOut) segments, \(report.rows) rows in "
-                + String(format: "%.2f s: %.1f MB/s read, %.1f MB/s written, %.0f rows/s (one core)",
-                    report.seconds, Double(report.bytesRead) / report.seconds / 1e6,
-                    Double(report.bytesWritten) / report.seconds / 1e6, Double(report.rows) / report.seconds)
+                + String(
+                    format: "%.2f s: %.1f MB/s read, %.1f MB/s written, %.0f rows/s (one core)",
+                    report.seconds,
+                    Double(report.bytesRead) / report.seconds / 1e6,
+                    Double(report.bytesWritten) / report.seconds / 1e6,
+                    Double(report.rows) / report.seconds
+                )
         )
         print(
-            String(format: "ingest idle: %.0f actions/s; during compaction: %.0f actions/s (%.0f%%)",
-                Double(idleRows) / idleSecs, Double(busy.0) / busy.1,
-                100 * (Double(busy.0) / busy.1) / (Double(idleRows) / idleSecs))
+            String(
+                format: "ingest idle: %.0f actions/s; during compaction: %.0f actions/s (%.0f%%)",
+                Double(idleRows) / idleSecs,
+                Double(busy.0) / busy.1,
+                100 * (Double(busy.0) / busy.1) / (Double(idleRows) / idleSecs)
+            )
         )
 
         // Dedupe cost: the same appends (no fsync) with and without deduplication.
@@ -225,8 +232,12 @@ struct BenchCompaction: ParsableCommand {
         }
         let n = Double(ingestRows / 5000 * 5000)
         print(
-            String(format: "append without dedupe %.0f ns/action, with dedupe %.0f ns/action: dedupe costs %.0f ns/action",
-                plain / n * 1e9, dedupe / n * 1e9, (dedupe - plain) / n * 1e9)
+            String(
+                format: "append without dedupe %.0f ns/action, with dedupe %.0f ns/action: dedupe costs %.0f ns/action",
+                plain / n * 1e9,
+                dedupe / n * 1e9,
+                (dedupe - plain) / n * 1e9
+            )
         )
     }
 }
