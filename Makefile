@@ -39,7 +39,7 @@ test: deps
 tsan: deps
 	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 	swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
-	  --filter 'StoreConcurrencyTests|JournalWriterTests|GroupCommit|SegmentConcurrent'
+	  --filter 'StoreConcurrencyTests|StoreParallelNormalizeTests|JournalWriterTests|SegmentRoundTripTests'
 
 # libFuzzer over the JSON normalizer and the segment reader, FUZZ_SECONDS each (seed corpus from the tests).
 FUZZ_SECONDS ?= 60

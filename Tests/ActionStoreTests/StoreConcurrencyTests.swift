@@ -61,3 +61,28 @@ import Testing
         }
     }
 }
+
+@Suite struct StoreParallelNormalizeTests {
+    /// Large document batches are normalized on every core; outcomes must stay in document order.
+    @Test func largeBatchesKeepOutcomeOrder() throws {
+        try withStoreDirectory { dir in
+            let store = try Store.open(at: dir)
+            defer { try? store.close() }
+            for round in 0..<5 {
+                let docs: [ArraySlice<UInt8>] = (0..<6000).map { i in
+                    (i % 97 == 0 ? #"{"user_id":"no name \#(i)"}"# : #"{"action_name":"n\#(i)","metadata":{"i":\#(i)}}"#)
+                        .utf8.map { $0 }[...]
+                }
+                let r = try store.append(application: "p\(round)", documents: docs)
+                #expect(r.outcomes.count == 6000)
+                for (i, o) in r.outcomes.enumerated() {
+                    switch o {
+                    case .accepted: #expect(i % 97 != 0, "document \(i)")
+                    case .rejected: #expect(i % 97 == 0, "document \(i)")
+                    case .duplicate: Issue.record("no transaction ids here")
+                    }
+                }
+            }
+        }
+    }
+}

@@ -8,7 +8,8 @@ struct ActionStoreCLI: ParsableCommand {
         commandName: "actionstore",
         abstract: "An embedded store of user actions: import, query and inspect a store directory.",
         subcommands: [
-            Import.self, Query.self, Export.self, Stats.self, Flush.self, Verify.self, Repair.self, CrashWriter.self,
+            Import.self, Query.self, Export.self, Stats.self, Flush.self, Compact.self, Verify.self, Repair.self,
+            CrashWriter.self, CrashCompactor.self, BenchCompaction.self,
         ]
     )
 }
@@ -134,18 +135,15 @@ struct Import: ParsableCommand {
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print applications, partitions, segments, rows and bytes."
+        abstract: "Print applications, partitions, segments, rows, bytes and the compaction backlog.",
+        discussion: "backlog: the segments of the partition that compaction would merge."
     )
     @OptionGroup var location: StoreLocation
 
     func run() throws {
         let store = try Store.open(
             at: location.data,
-            options: {
-                var o = StoreOptions()
-                o.backgroundFlush = false
-                return o
-            }()
+            options: readOnlyOptions()
         )
         defer { try? store.close() }
         let s = store.stats()
@@ -154,16 +152,22 @@ struct Stats: ParsableCommand {
             "applications: \(s.applications.count)  partitions: \(s.partitions.count)  segments: \(s.segments)  "
                 + "rows: \(s.rows)  segment bytes: \(s.segmentBytes)  journal: \(s.journalFiles) files, \(s.journalBytes) bytes"
         )
+        print(
+            "compaction backlog: \(s.compactionBacklog) segments  deduplication: \(s.dedupeIds) transaction ids remembered"
+        )
         if let e = s.backgroundError { print("background error: \(e)") }
+        if let e = s.compactionError { print("compaction error: \(e)") }
         if s.damagedJournalRecordsSkipped > 0 {
             print("damaged journal records skipped: \(s.damagedJournalRecordsSkipped)")
         }
-        let header = ["application", "partition", "segments", "segment rows", "segment bytes", "memtable rows"]
+        let header = [
+            "application", "partition", "segments", "segment rows", "segment bytes", "memtable rows", "backlog",
+        ]
         var rows = [header]
         for p in s.partitions {
             rows.append([
                 p.application, p.partition, "\(p.segments)", "\(p.segmentRows)", "\(p.segmentBytes)",
-                "\(p.memtableRows)",
+                "\(p.memtableRows)", "\(p.compactionBacklog)",
             ])
         }
         printTable(rows)
@@ -292,10 +296,11 @@ struct Repair: ParsableCommand {
     }
 }
 
-/// Options for commands that only read: no background flush.
+/// Options for commands that only read: no background flush or compaction.
 func readOnlyOptions() -> StoreOptions {
     var o = StoreOptions()
     o.backgroundFlush = false
+    o.compaction.background = false
     return o
 }
 

@@ -54,14 +54,23 @@ extension Store {
 
 /// A results array written by disjoint indexes from several threads.
 private final class UnsafeResults: @unchecked Sendable {
-    // Safe without a lock because every index is written by exactly one worker of one
-    // concurrentPerform, and read only after it returns (which orders the writes before the reads).
-    private var items: [Result<NormalizedAction, ActionStoreError>?]
+    // Safe without a lock: the buffer is allocated once (never moved or copied, unlike an Array
+    // written through withUnsafeMutableBufferPointer from several threads, which raced), each index
+    // is written by exactly one worker of one concurrentPerform, and read only after it returns.
+    private let items: UnsafeMutableBufferPointer<Result<NormalizedAction, ActionStoreError>?>
 
-    init(count: Int) { items = Array(repeating: nil, count: count) }
+    init(count: Int) {
+        items = .allocate(capacity: count)
+        items.initialize(repeating: nil)
+    }
+
+    deinit {
+        items.deinitialize()
+        items.deallocate()
+    }
 
     func set(_ i: Int, _ r: Result<NormalizedAction, ActionStoreError>) {
-        items.withUnsafeMutableBufferPointer { $0[i] = r }
+        items[i] = r
     }
 
     func take() -> [Result<NormalizedAction, ActionStoreError>] { items.map { $0! } }

@@ -105,6 +105,7 @@ extension Store {
                     s.flushing = []
                 }
                 try journal.deleteFiles(before: taken.checkpoint)
+                requestCompaction()
             } catch {
                 let e =
                     (error as? ActionStoreError)

@@ -108,14 +108,22 @@ extension Store {
 
 /// Decoded batches written by disjoint indexes from several threads.
 private final class DecodedBatches: @unchecked Sendable {
-    // Safe without a lock: each index is written by one worker of one concurrentPerform and read
-    // only after it returns.
-    private var items: [Result<JournalBatch, ActionStoreError>?]
+    // Safe without a lock: the buffer is allocated once and never moved, each index is written by one
+    // worker of one concurrentPerform and read only after it returns.
+    private let items: UnsafeMutableBufferPointer<Result<JournalBatch, ActionStoreError>?>
 
-    init(count: Int) { items = Array(repeating: nil, count: count) }
+    init(count: Int) {
+        items = .allocate(capacity: count)
+        items.initialize(repeating: nil)
+    }
+
+    deinit {
+        items.deinitialize()
+        items.deallocate()
+    }
 
     func set(_ i: Int, _ r: Result<JournalBatch, ActionStoreError>) {
-        items.withUnsafeMutableBufferPointer { $0[i] = r }
+        items[i] = r
     }
 
     func take() -> [Result<JournalBatch, ActionStoreError>] { items.map { $0! } }

@@ -25,6 +25,11 @@ public final class Store: Sendable {
     let lockFile: LockFile
     let normalizer: ActionNormalizer
     let flushQueue = DispatchQueue(label: "actionstore.flush")
+    /// Runs merge jobs and retention, one at a time (see `Store+Compaction.swift`).
+    let compactionQueue = DispatchQueue(label: "actionstore.compaction", qos: .utility)
+    let compactionPolicy: CompactionPolicy
+    /// `options.dedupeWindow` in microseconds; 0 when deduplication is off.
+    let dedupeWindowMicros: Int64
     let manifestLock = Locked(())
     let logger = Logger(label: "actionstore.store")
     /// Damaged journal records skipped by the replay of this open.
@@ -50,6 +55,15 @@ public final class Store: Sendable {
         var flushScheduled = false
         var closed = false
         var backgroundError: ActionStoreError?
+        /// Transaction ids remembered per application (see `DedupeTable`).
+        var dedupe: [String: DedupeTable] = [:]
+        var duplicates = 0
+        /// Set when a compaction failed: compaction stops, writes go on (nothing acknowledged is
+        /// at risk, only read efficiency). Cleared by nothing; `compact()` throws it.
+        var compactionError: ActionStoreError?
+        var compactionScheduled = false
+        var compactions = 0
+        var partitionsExpired = 0
     }
 
     // MARK: - Open and close
@@ -76,6 +90,11 @@ public final class Store: Sendable {
         }
         partitioning = manifest.partitioning
         normalizer = ActionNormalizer(limits: options.limits)
+        compactionPolicy = CompactionPolicy(options.compaction)
+        let window = options.dedupeWindow.components
+        dedupeWindowMicros = max(0, window.seconds * 1_000_000 + window.attoseconds / 1_000_000_000_000)
+        let dedupeOn = dedupeWindowMicros > 0
+        var replayedIds: [String: [DedupeTable.Entry]] = [:]
 
         var st = State(manifest: manifest)
         for (app, entry) in manifest.applications { st.schemas[app] = Schema(manifest: entry) }
@@ -94,6 +113,18 @@ public final class Store: Sendable {
             into: &st,
             partitioning: part
         )
+        if dedupeOn {
+            // Order does not matter: the rebuild keeps the newest time per id and evicts by window.
+            for table in st.memtables.values {
+                for a in table.rows {
+                    if let id = a.transactionId {
+                        replayedIds[table.application, default: []].append(
+                            .init(hash: DedupeTable.hash(id), time: a.time)
+                        )
+                    }
+                }
+            }
+        }
         damagedSkipped = replay.damagedSkipped
         for note in replay.notes { logger.warning("journal replay: \(note)") }
 
@@ -112,8 +143,19 @@ public final class Store: Sendable {
                 }
             }
         }
+        if dedupeOn {
+            st.dedupe = Store.rebuildDedupe(
+                manifest: manifest,
+                readers: st.readers,
+                replayed: replayedIds,
+                window: dedupeWindowMicros,
+                cap: options.dedupeIdsPerApplicationMax,
+                logger: logger
+            )
+        }
         state = Locked(st)
         if options.backgroundFlush { scheduleAgeCheck() }
+        if options.compaction.background { scheduleCompaction(after: .seconds(1)) }
     }
 
     /// Flushes nothing by itself: the journal already holds every acknowledged action. Stops the
@@ -126,6 +168,7 @@ public final class Store: Sendable {
         }
         if wasClosed { return }
         flushQueue.sync {}
+        compactionQueue.sync {}
         defer { lockFile.release() }
         try journal.close()
     }
@@ -234,6 +277,10 @@ public final class Store: Sendable {
         // Encode optimistically outside the lock: the common batch adds nothing to the schema and
         // drops nothing, and then the record is exactly this.
         let okActions = normalized.compactMap { try? $0.get().action }
+        // Hash transaction ids outside the lock; under it each costs one set lookup.
+        let dedupeOn = dedupeWindowMicros > 0
+        let idHashes: [UInt64?] =
+            dedupeOn ? normalized.map { r in (try? r.get().action.transactionId).map(DedupeTable.hash) } : []
         let optimistic =
             okActions.isEmpty
             ? [] : BatchCodec.encode(JournalBatch(application: application, schemaDelta: .init(), actions: okActions))
@@ -251,11 +298,26 @@ public final class Store: Sendable {
             var accepted: [Action] = []
             accepted.reserveCapacity(okActions.count)
             var exact = true
+            // Moved out of the dictionary while in use, so inserting never copies it.
+            var ids = dedupeOn ? (s.dedupe.removeValue(forKey: application) ?? DedupeTable()) : DedupeTable()
+            var idsInserted = 0
+            defer { if dedupeOn { s.dedupe[application] = ids } }
             for (i, r) in normalized.enumerated() {
                 switch r {
                 case .failure(let e):
                     outcomes.append(.rejected(e))
                 case .success(var n):
+                    var remembered = false
+                    if dedupeOn, let h = idHashes[i] {
+                        guard ids.insert(h, time: n.action.time) else {
+                            outcomes.append(.duplicate)
+                            exact = false
+                            s.duplicates += 1
+                            continue
+                        }
+                        remembered = true
+                        idsInserted += 1
+                    }
                     switch schema.admit(
                         &n,
                         application: application,
@@ -271,6 +333,10 @@ public final class Store: Sendable {
                     case .failure(let e):
                         exact = false
                         outcomes.append(.rejected(e))
+                        if remembered {
+                            ids.removeLast(1)
+                            idsInserted -= 1
+                        }
                     }
                 }
             }
@@ -279,7 +345,12 @@ public final class Store: Sendable {
                 exact && delta.isEmpty
                 ? optimistic
                 : BatchCodec.encode(JournalBatch(application: application, schemaDelta: delta, actions: accepted))
-            let ticket = try journal.enqueue(payload, type: .batch)
+            let ticket: JournalWriter.Ticket
+            do { ticket = try journal.enqueue(payload, type: .batch) } catch {
+                ids.removeLast(idsInserted)
+                throw error
+            }
+            if dedupeOn { ids.evict(window: dedupeWindowMicros, cap: options.dedupeIdsPerApplicationMax) }
             s.schemas[application] = schema
             let full = s.insert(
                 accepted,
@@ -314,8 +385,15 @@ public final class Store: Sendable {
 
     /// What the store holds, per application and partition.
     public func stats() -> StoreStats {
-        let (manifest, mem, error) = state.withLock { s in
-            (s.manifest, s.memtables.values.map { ($0.application, $0.partition, $0.rowCount) }, s.backgroundError)
+        let (manifest, mem, error, st) = state.withLock { s in
+            (
+                s.manifest, s.memtables.values.map { ($0.application, $0.partition, $0.rowCount) }, s.backgroundError,
+                (
+                    compactionError: s.compactionError, compactions: s.compactions,
+                    partitionsExpired: s.partitionsExpired, duplicates: s.duplicates,
+                    dedupeIds: s.dedupe.values.reduce(0) { $0 + $1.count }
+                )
+            )
         }
         var parts: [String: StoreStats.Partition] = [:]
         for (app, entry) in manifest.applications {
@@ -326,7 +404,8 @@ public final class Store: Sendable {
                     segments: segs.count,
                     segmentRows: segs.reduce(0) { $0 + $1.rows },
                     segmentBytes: segs.reduce(0) { $0 + $1.bytes },
-                    memtableRows: 0
+                    memtableRows: 0,
+                    compactionBacklog: compactionPolicy.backlog(segs).segments
                 )
             }
         }
@@ -345,7 +424,7 @@ public final class Store: Sendable {
         }
         let journalDir = directory + "/journal"
         let files = (try? JournalFileNames.list(journalDir)) ?? []
-        return StoreStats(
+        var stats = StoreStats(
             partitions: parts.values.sorted { ($0.application, $0.partition) < ($1.application, $1.partition) },
             applications: applications,
             journalFiles: files.count,
@@ -354,6 +433,12 @@ public final class Store: Sendable {
             damagedJournalRecordsSkipped: damagedSkipped,
             backgroundError: error?.description
         )
+        stats.compactionError = st.compactionError?.description
+        stats.compactions = st.compactions
+        stats.partitionsExpired = st.partitionsExpired
+        stats.duplicates = st.duplicates
+        stats.dedupeIds = st.dedupeIds
+        return stats
     }
 
     // MARK: - Files

@@ -24,6 +24,21 @@ public struct StoreOptions: Sendable {
     public var backgroundFlush = true
     /// Segment writer settings.
     public var segment = SegmentOptions()
+    /// Compaction: background merging of small segments, output sizes, I/O rate.
+    public var compaction = CompactionOptions()
+    /// The maximum age of each application's actions: partitions that ended more than this
+    /// before now (wall clock) are dropped by the compaction queue. Applications not listed use
+    /// `retentionDefault`. Default: none listed.
+    public var retention: [String: Duration] = [:]
+    /// The maximum age of applications not in `retention`; nil keeps them forever. Default nil.
+    public var retentionDefault: Duration? = nil
+    /// Deduplicate by transaction_id: an action whose id was stored for the same application
+    /// within this window of action time (behind the newest action time) is acknowledged as
+    /// `.duplicate` and not stored. `.zero` turns deduplication off. Default 7 days.
+    public var dedupeWindow: Duration = .seconds(7 * 86_400)
+    /// The most transaction ids remembered per application (about 40 bytes each); beyond it the
+    /// oldest are forgotten early. Default 2,000,000 (about 80 MB).
+    public var dedupeIdsPerApplicationMax = 2_000_000
 
     public init() {}
 }
@@ -55,6 +70,8 @@ public struct StoreStats: Sendable, Hashable {
         public var segmentRows: Int
         public var segmentBytes: Int64
         public var memtableRows: Int
+        /// Segments eligible for merging (compaction backlog).
+        public var compactionBacklog = 0
     }
     public var partitions: [Partition]
     public var applications: [String]
@@ -65,7 +82,17 @@ public struct StoreStats: Sendable, Hashable {
     public var damagedJournalRecordsSkipped: Int
     /// The sticky background error, if a flush or the journal failed.
     public var backgroundError: String?
+    /// The sticky compaction error: compaction stopped (writes continue), see `Store.compact()`.
+    public var compactionError: String? = nil
+    /// Merge jobs and retention drops run since open.
+    public var compactions = 0
+    public var partitionsExpired = 0
+    /// Actions acknowledged as duplicates since open.
+    public var duplicates = 0
+    /// Transaction ids remembered for deduplication (all applications).
+    public var dedupeIds = 0
     public var rows: Int { partitions.reduce(0) { $0 + $1.segmentRows + $1.memtableRows } }
     public var segments: Int { partitions.reduce(0) { $0 + $1.segments } }
     public var segmentBytes: Int64 { partitions.reduce(0) { $0 + $1.segmentBytes } }
+    public var compactionBacklog: Int { partitions.reduce(0) { $0 + $1.compactionBacklog } }
 }
