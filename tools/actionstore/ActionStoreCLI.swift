@@ -3,11 +3,11 @@ import ArgumentParser
 import Foundation
 
 @main
-struct ActionStoreCLI: ParsableCommand {
+struct ActionStoreCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionstore",
         abstract: "An embedded store of user actions: import, query and inspect a store directory.",
-        subcommands: [Import.self, Query.self, Export.self, Stats.self, Flush.self, CrashWriter.self]
+        subcommands: [Import.self, Query.self, Export.self, Stats.self, Flush.self, Serve.self, CrashWriter.self]
     )
 }
 
