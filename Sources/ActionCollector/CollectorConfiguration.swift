@@ -108,7 +108,9 @@ public struct ReadKey: Sendable, Hashable {
         if let colon = s.firstIndex(of: ":") {
             key = String(s[..<colon])
             let apps = CollectorConfiguration.applicationList(String(s[s.index(after: colon)...]))
-            guard !apps.isEmpty else { throw CollectorConfigurationError("read key \(key.redacted): no applications after ':'") }
+            guard !apps.isEmpty else {
+                throw CollectorConfigurationError("read key \(key.redacted): no applications after ':'")
+            }
             applications = apps
         } else {
             key = s

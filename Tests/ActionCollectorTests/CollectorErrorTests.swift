@@ -11,7 +11,10 @@ struct CollectorErrorTests {
         try await CollectorHarness.with(testConfiguration { $0.allowedApplications = ["app-1"] }) { h in
             let missing = try await h.post("/v1/actions", serverAction(1), app: nil)
             #expect(missing.status == 401)
-            #expect(missing.json["message"] as? String == "the X-Moesif-Application-Id header is missing: it names the application")
+            #expect(
+                missing.json["message"] as? String
+                    == "the X-Moesif-Application-Id header is missing: it names the application"
+            )
             #expect(missing.headers.first(name: "Access-Control-Allow-Origin") == "*")
             let blank = try await h.post("/v1/actions", serverAction(1), app: "  ")
             #expect(blank.status == 401)
@@ -62,9 +65,9 @@ struct CollectorErrorTests {
     @Test func overSizeIs413() async throws {
         try await CollectorHarness.with(
             testConfiguration {
-            $0.batchBytesMax = 64 << 10
-            $0.actionBytesMax = 16 << 10
-            $0.ingestBytesMax = 1 << 20
+                $0.batchBytesMax = 64 << 10
+                $0.actionBytesMax = 16 << 10
+                $0.ingestBytesMax = 1 << 20
             }
         ) { h in
             let bigAction = #"{"action_name":"A","metadata":{"s":"\#(String(repeating: "x", count: 20_000))"}}"#
@@ -106,7 +109,9 @@ struct CollectorErrorTests {
 
     @Test func otherMoesifEndpointsAre404() async throws {
         try await CollectorHarness.with { h in
-            for path in ["/v1/users", "/v1/users/batch", "/v1/companies", "/v1/events", "/v1/events/batch", "/v1/config"] {
+            for path in [
+                "/v1/users", "/v1/users/batch", "/v1/companies", "/v1/events", "/v1/events/batch", "/v1/config",
+            ] {
                 let r = try await h.post(path, "{}")
                 #expect(r.status == 404, "\(path)")
                 #expect((r.json["message"] as? String)?.contains("stores user actions only") == true)

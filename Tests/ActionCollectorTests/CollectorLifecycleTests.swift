@@ -62,8 +62,8 @@ struct CollectorLifecycleTests {
     @Test func byteBudgetAnswers503() async throws {
         try await CollectorHarness.with(
             testConfiguration {
-            $0.batchBytesMax = 64 << 10
-            $0.ingestBytesMax = 128 << 10
+                $0.batchBytesMax = 64 << 10
+                $0.ingestBytesMax = 128 << 10
             }
         ) { h in
             // Two held requests declaring 65,000 bytes each take 130,000 of the 131,072-byte budget.
@@ -75,7 +75,10 @@ struct CollectorLifecycleTests {
                 tasks.append(startHeldRequest(h, body, length: .known(Int64(length))))
                 try await waitForInFlight(h, i + 1)
             }
-            let third = try await h.post("/v1/actions/batch", batch([serverAction(3)]) + String(repeating: " ", count: 2000))
+            let third = try await h.post(
+                "/v1/actions/batch",
+                batch([serverAction(3)]) + String(repeating: " ", count: 2000)
+            )
             #expect(third.status == 503)
             #expect(third.headers.first(name: "Retry-After") == "1")
             for (i, body) in held.enumerated() {
@@ -148,14 +151,29 @@ struct CollectorLifecycleTests {
                         while true {
                             let ids = (0..<20).map { "w\(w)-\(seq + $0)" }
                             seq += 20
-                            let body = batch(ids.enumerated().map { serverAction($0.offset, transactionId: $0.element) })
-                            guard let r = try? await h.post("/v1/actions/batch", body), r.status == 201 else { return }
+                            let body = batch(
+                                ids.enumerated().map { serverAction($0.offset, transactionId: $0.element) }
+                            )
+                            // A short timeout: once the server is gone the client retries refused connections
+                            // until the deadline.
+                            let r = try? await h.post("/v1/actions/batch", body, timeout: .seconds(3))
+                            guard let r, r.status == 201 else { return }
                             acknowledged.ids.withLock { $0 += ids }
                         }
                     }
                 }
+                // One request still sending its body when the shutdown starts: it must be finished.
+                let held = HeldBody()
+                held.send("[")
+                let inFlight = startHeldRequest(h, held)
                 try await Task.sleep(for: .milliseconds(500))
                 await h.group.triggerGracefulShutdown()
+                try await Task.sleep(for: .milliseconds(100))
+                held.send(serverAction(0, transactionId: "held") + "]")
+                held.finish()
+                let answer = try await inFlight.value
+                #expect(answer.status == 201)
+                if answer.status == 201 { acknowledged.ids.withLock { $0.append("held") } }
                 try await writers.waitForAll()
             }
         } afterShutdown: { directory in
@@ -167,7 +185,10 @@ struct CollectorLifecycleTests {
             #expect(acked.count > 0)
             let storedSet = Set(stored)
             #expect(stored.count == storedSet.count, "an action is stored twice")
-            #expect(Set(acked).isSubset(of: storedSet), "\(Set(acked).subtracting(storedSet).count) acknowledged actions lost")
+            #expect(
+                Set(acked).isSubset(of: storedSet),
+                "\(Set(acked).subtracting(storedSet).count) acknowledged actions lost"
+            )
             // The store was flushed on the way down: nothing left to replay.
             #expect(store.stats().partitions.allSatisfy { $0.memtableRows == 0 })
         }

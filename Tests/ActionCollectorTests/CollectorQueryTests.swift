@@ -31,10 +31,13 @@ struct CollectorQueryTests {
     @Test func readKeysAuthorizeAndLimitApplications() async throws {
         try await CollectorHarness.with(
             testConfiguration {
-            $0.readKeys = [ReadKey(key: "admin-key"), try! ReadKey(parsing: "one-key:app-1")]
+                $0.readKeys = [ReadKey(key: "admin-key"), try! ReadKey(parsing: "one-key:app-1")]
             }
         ) { h in
-            #expect(try await h.post("/v1/actions/batch", batch([serverAction(1), serverAction(2)]), app: "app-1").status == 201)
+            #expect(
+                try await h.post("/v1/actions/batch", batch([serverAction(1), serverAction(2)]), app: "app-1").status
+                    == 201
+            )
             #expect(
                 try await h.post("/v1/actions", serverAction(3, name: "Signed In"), app: "app-2").status == 201
             )

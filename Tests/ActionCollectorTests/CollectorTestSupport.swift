@@ -78,17 +78,18 @@ final class CollectorHarness: Sendable {
         _ method: HTTPMethod,
         _ path: String,
         body: [UInt8]? = nil,
-        headers: [(String, String)] = []
+        headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(60)
     ) async throws -> HTTPAnswer {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        return try await Self.execute(request)
+        return try await Self.execute(request, timeout: timeout)
     }
 
-    static func execute(_ request: HTTPClientRequest) async throws -> HTTPAnswer {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+    static func execute(_ request: HTTPClientRequest, timeout: TimeAmount = .seconds(60)) async throws -> HTTPAnswer {
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return HTTPAnswer(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }
@@ -99,12 +100,13 @@ final class CollectorHarness: Sendable {
         _ json: String,
         app: String? = "app-1",
         contentType: String? = "application/json",
-        headers: [(String, String)] = []
+        headers: [(String, String)] = [],
+        timeout: TimeAmount = .seconds(60)
     ) async throws -> HTTPAnswer {
         var h = headers
         if let app { h.append(("X-Moesif-Application-Id", app)) }
         if let contentType { h.append(("Content-Type", contentType)) }
-        return try await request(.POST, path, body: Array(json.utf8), headers: h)
+        return try await request(.POST, path, body: Array(json.utf8), headers: h, timeout: timeout)
     }
 
     /// Every action of `application`, scanned from the live store.
@@ -116,14 +118,16 @@ final class CollectorHarness: Sendable {
 }
 
 /// The exact action moesif-browser-js 1.10.2 `track()` sends: no time, no ip.
-func browserAction(_ name: String = "Clicked Sign Up", transactionId: String = UUID().uuidString.lowercased()) -> String {
+func browserAction(_ name: String = "Clicked Sign Up", transactionId: String = UUID().uuidString.lowercased()) -> String
+{
     #"{"action_name":"\#(name)","anonymous_id":"7f8e2b1c-0c1d-4c55-9f7e-1a2b3c4d5e6f","request":{"uri":"https://app.example.com/pricing?plan=pro","verb":"GET","user_agent_string":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"},"transaction_id":"\#(transactionId)","metadata":{"button_label":"Get Started","plan_revenue":5000}}"#
 }
 
 /// A server-side action with its own time and ip (as the node client sends it).
 func serverAction(_ i: Int, name: String = "Viewed Pricing", transactionId: String? = nil) -> String {
     let tx = transactionId ?? "tx-\(i)"
-    return #"{"action_name":"\#(name)","user_id":"user-\#(i % 10)","company_id":"company-1","transaction_id":"\#(tx)","request":{"time":"2026-11-20T10:00:00.000Z","uri":"https://app.example.com/pricing","ip_address":"61.48.220.123","user_agent_string":"Mozilla/5.0"},"metadata":{"i":\#(i),"plan":"pro"}}"#
+    return
+        #"{"action_name":"\#(name)","user_id":"user-\#(i % 10)","company_id":"company-1","transaction_id":"\#(tx)","request":{"time":"2026-11-20T10:00:00.000Z","uri":"https://app.example.com/pricing","ip_address":"61.48.220.123","user_agent_string":"Mozilla/5.0"},"metadata":{"i":\#(i),"plan":"pro"}}"#
 }
 
 func batch(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }

@@ -47,7 +47,9 @@ struct Serve: AsyncParsableCommand {
         if let host { config.host = host }
         if let port { config.port = port }
         if !readKeys.isEmpty {
-            do { config.readKeys = try readKeys.map { s throws(CollectorConfigurationError) in try ReadKey(parsing: s) } } catch {
+            do {
+                config.readKeys = try readKeys.map { s throws(CollectorConfigurationError) in try ReadKey(parsing: s) }
+            } catch {
                 throw ValidationError(error.message)
             }
         }
@@ -60,7 +62,9 @@ struct Serve: AsyncParsableCommand {
         if let ingestBytesMax { config.ingestBytesMax = ingestBytesMax }
 
         let levelName = logLevel ?? env["ACTIONSTORE_LOG_LEVEL"] ?? "info"
-        guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("unknown log level \(levelName)")
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
