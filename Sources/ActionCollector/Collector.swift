@@ -60,6 +60,11 @@ public final class Collector: Service, Sendable {
         let onServerRunning = self.onServerRunning
         return Application(
             responder: CollectorResponder(collector: self),
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1)))
+                )
+            ),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "actionstore"

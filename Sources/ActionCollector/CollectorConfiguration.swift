@@ -34,6 +34,9 @@ public struct CollectorConfiguration: Sendable, Hashable {
     public var retryAfter: Duration = .seconds(1)
     /// `Access-Control-Max-Age` of preflight answers. Default 1 day.
     public var corsMaxAge: Duration = .seconds(86_400)
+    /// A connection that sends nothing for this long is closed, so a stalled client gives back
+    /// its ingest slot. Default 60 seconds.
+    public var idleTimeout: Duration = .seconds(60)
     /// Application ids longer than this are refused (401). Default 256 bytes.
     public var applicationIdBytesMax = 256
 
