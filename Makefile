@@ -1,7 +1,7 @@
 # ActionStore: `make run` starts the main job, `make test` runs the tests. Each installs what is missing.
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev pkg-config
+APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev zlib1g-dev pkg-config
 DATA ?= ./data
 PORT ?= 8080
 EVENTS ?= 1000000
@@ -11,6 +11,7 @@ EVENTS ?= 1000000
 # Installs the C libraries from Debian when a header is missing (apt-get update once, then install).
 deps:
 	@if [ ! -f /usr/include/lz4.h ] || [ ! -f /usr/include/xxhash.h ] || [ ! -f /usr/include/roaring/roaring.h ] \
+	    || [ ! -f /usr/include/zlib.h ] \
 	    || ! command -v pkg-config >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi

@@ -13,22 +13,45 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries from Debian: liblz4-dev, libxxhash-dev, libroaring-dev.
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4"),
         .systemLibrary(name: "CXXHash", path: "Sources/CXXHash", pkgConfig: "libxxhash"),
         .systemLibrary(name: "CRoaring", path: "Sources/CRoaring"),
+        // zlib from Debian's zlib1g-dev: gzip request bodies of the collector.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
         .target(
             name: "ActionStore",
             dependencies: ["CLZ4", "CXXHash", "CRoaring", .product(name: "Logging", package: "swift-log")],
             path: "Sources/ActionStore"
         ),
+        .target(
+            name: "ActionCollector",
+            dependencies: [
+                "ActionStore",
+                "CZlib",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Sources/ActionCollector"
+        ),
         .executableTarget(
             name: "actionstore",
             dependencies: [
                 "ActionStore",
+                "ActionCollector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "tools/actionstore"
         ),
@@ -55,6 +78,19 @@ let package = Package(
             name: "ActionStoreTests",
             dependencies: ["ActionStore"],
             path: "Tests/ActionStoreTests"
+        ),
+        .testTarget(
+            name: "ActionCollectorTests",
+            dependencies: [
+                "ActionCollector",
+                "ActionStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ActionCollectorTests"
         ),
     ],
     swiftLanguageModes: [.v6]

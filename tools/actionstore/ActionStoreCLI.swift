@@ -3,13 +3,13 @@ import ArgumentParser
 import Foundation
 
 @main
-struct ActionStoreCLI: ParsableCommand {
+struct ActionStoreCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionstore",
         abstract: "An embedded store of user actions: import, query and inspect a store directory.",
         subcommands: [
-            Import.self, Query.self, Export.self, Stats.self, Flush.self, Compact.self, Verify.self, Repair.self,
-            CrashWriter.self, CrashCompactor.self, BenchCompaction.self,
+            Serve.self, Import.self, Query.self, Export.self, Stats.self, Flush.self, Compact.self, Verify.self,
+            Repair.self, CrashWriter.self, CrashCompactor.self, BenchCompaction.self,
         ]
     )
 }

@@ -1,0 +1,113 @@
+import CZlib
+
+/// Decompression of `Content-Encoding: gzip` bodies with system zlib. Public for tests and load
+/// generators, which compress with ``compress(_:level:)``.
+public enum Gzip {
+    public enum Failure: Error, Equatable {
+        /// The output would exceed the limit (a gzip bomb, or just too big).
+        case tooLarge
+        /// Not gzip, or damaged; zlib's message.
+        case corrupt(String)
+    }
+
+    /// Inflates a gzip stream (several concatenated members allowed).
+    /// - Parameters:
+    ///   - input: the compressed bytes.
+    ///   - outputBytesMax: stop with `.tooLarge` as soon as the output would go past this.
+    ///   - reserve: called with each growth of the output before it is made, so the caller can
+    ///     account for the memory (back-pressure); returns false to stop with `.tooLarge`.
+    /// - Complexity: O(output); memory is the output plus zlib's 32 KiB window, never more than
+    ///   `outputBytesMax` plus one chunk, whatever the compression ratio.
+    public static func decompress(
+        _ input: [UInt8],
+        outputBytesMax: Int,
+        reserve: (Int) -> Bool = { _ in true }
+    ) throws(Failure) -> [UInt8] {
+        if input.isEmpty { throw .corrupt("the body is empty") }
+        var stream = z_stream()
+        // 15 + 16: a 32 KiB window, gzip wrapper only (zlib's documented convention).
+        guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw .corrupt("inflateInit2 failed")
+        }
+        defer { inflateEnd(&stream) }
+        let chunk = 64 << 10
+        var output: [UInt8] = []
+        var produced = 0
+        var status: Int32 = Z_OK
+        var inputOffset = 0
+        repeat {
+            if produced == output.count {
+                let grow = min(max(chunk, output.count), outputBytesMax + 1 - output.count)
+                guard grow > 0, reserve(grow) else { throw .tooLarge }
+                output.append(contentsOf: repeatElement(0, count: grow))
+            }
+            let (consumed, written, st): (Int, Int, Int32) = input.withUnsafeBufferPointer { inBuf in
+                output.withUnsafeMutableBufferPointer { outBuf in
+                    // Safe because both pointers are used only inside these closures, and the
+                    // counts handed to zlib stay within the two buffers.
+                    stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + inputOffset)
+                    stream.avail_in = UInt32(inBuf.count - inputOffset)
+                    stream.next_out = outBuf.baseAddress! + produced
+                    stream.avail_out = UInt32(outBuf.count - produced)
+                    let before = (stream.avail_in, stream.avail_out)
+                    let st = inflate(&stream, Z_NO_FLUSH)
+                    return (Int(before.0 - stream.avail_in), Int(before.1 - stream.avail_out), st)
+                }
+            }
+            inputOffset += consumed
+            produced += written
+            status = st
+            if produced > outputBytesMax { throw .tooLarge }
+            switch status {
+            case Z_STREAM_END:
+                // Another gzip member may follow (RFC 1952 allows concatenation).
+                if inputOffset < input.count {
+                    guard inflateReset(&stream) == Z_OK else { throw .corrupt("inflateReset failed") }
+                    status = Z_OK
+                }
+            case Z_OK:
+                break
+            case Z_BUF_ERROR:
+                // No progress possible: out of input before the end of the stream.
+                if inputOffset >= input.count { throw .corrupt("the gzip stream is truncated") }
+            default:
+                let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
+                throw .corrupt(message)
+            }
+        } while status != Z_STREAM_END
+        output.removeSubrange(produced...)
+        return output
+    }
+
+    /// Compresses `input` as one gzip member (used by tests and the load generator).
+    public static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+        var stream = z_stream()
+        let ok = deflateInit2_(
+            &stream,
+            level,
+            Z_DEFLATED,
+            15 + 16,
+            8,
+            Z_DEFAULT_STRATEGY,
+            ZLIB_VERSION,
+            Int32(MemoryLayout<z_stream>.size)
+        )
+        precondition(ok == Z_OK, "deflateInit2 failed: \(ok)")
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 32)
+        let written: Int = input.withUnsafeBufferPointer { inBuf in
+            output.withUnsafeMutableBufferPointer { outBuf in
+                // Safe because deflateBound sized the output for the whole input in one call.
+                stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
+                stream.avail_in = UInt32(inBuf.count)
+                stream.next_out = outBuf.baseAddress
+                stream.avail_out = UInt32(outBuf.count)
+                let st = deflate(&stream, Z_FINISH)
+                precondition(st == Z_STREAM_END, "deflate failed: \(st)")
+                return outBuf.count - Int(stream.avail_out)
+            }
+        }
+        output.removeSubrange(written...)
+        return output
+    }
+}
