@@ -5,8 +5,9 @@ APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev pkg-config
 DATA ?= ./data
 PORT ?= 8080
 EVENTS ?= 1000000
+BENCH_DIR ?= ./bench-out
 
-.PHONY: deps build release run test tsan bench lint format clean
+.PHONY: deps build release run test tsan bench bench-smoke lint format clean
 
 # Installs the C libraries from Debian when a header is missing (apt-get update once, then install).
 deps:
@@ -40,6 +41,19 @@ tsan: deps
 	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 	swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
 	  --filter 'StoreConcurrencyTests|JournalWriterTests|GroupCommit|SegmentConcurrent'
+
+# actionbench at EVENTS actions (release build), then DuckDB and chDB on the same NDJSON with the
+# same queries (Benchmarks/peers/run.sh makes its venv). `make bench EVENTS=10000000` for 10M.
+bench: deps
+	swift build -c release --product actionbench
+	./.build/release/actionbench --events $(EVENTS) --data $(BENCH_DIR) --json $(BENCH_DIR)/actionbench-$(EVENTS).json
+	Benchmarks/peers/run.sh --actionbench-json $(BENCH_DIR)/actionbench-$(EVENTS).json \
+	  --out $(BENCH_DIR)/peers-$(EVENTS).json
+
+# CI-sized: 100,000 actions, every query checked against a brute-force evaluation, no timing
+# assertions. Works with the debug build.
+bench-smoke: deps
+	swift run actionbench --events 100000 --data $(BENCH_DIR)/smoke --check --repeats 2 --recovery-mib 16
 
 lint:
 	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks
