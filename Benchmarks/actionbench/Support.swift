@@ -144,13 +144,18 @@ final class NDJSONBatches: @unchecked Sendable {
     func next() -> (lines: [ArraySlice<UInt8>], bytes: Int)? {
         let chunk: [UInt8]? = lock.withLock {
             var count = 0
-            var scan = 0
             var cut = 0
             while count < linesPerBatch {
-                if let nl = pending[scan...].firstIndex(of: 0x0A) {
+                // memchr: the scan runs under the lock, so it must be cheap.
+                let nl = pending.withUnsafeBytes { p -> Int? in
+                    guard cut < p.count, let hit = memchr(p.baseAddress! + cut, 0x0A, p.count - cut) else {
+                        return nil
+                    }
+                    return UnsafeRawPointer(hit) - p.baseAddress!
+                }
+                if let nl {
                     count += 1
-                    scan = nl + 1
-                    cut = scan
+                    cut = nl + 1
                     continue
                 }
                 if eof {
@@ -167,12 +172,16 @@ final class NDJSONBatches: @unchecked Sendable {
         guard let chunk else { return nil }
         var lines: [ArraySlice<UInt8>] = []
         lines.reserveCapacity(linesPerBatch)
-        var start = 0
-        for i in chunk.indices where chunk[i] == 0x0A {
-            if i > start { lines.append(chunk[start..<i]) }
-            start = i + 1
+        chunk.withUnsafeBytes { p in
+            var start = 0
+            while start < p.count {
+                let end =
+                    memchr(p.baseAddress! + start, 0x0A, p.count - start).map { UnsafeRawPointer($0) - p.baseAddress! }
+                    ?? p.count
+                if end > start { lines.append(chunk[start..<end]) }
+                start = end + 1
+            }
         }
-        if start < chunk.count { lines.append(chunk[start...]) }
         return (lines, chunk.count)
     }
 
