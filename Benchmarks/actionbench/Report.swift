@@ -47,7 +47,6 @@ struct IngestFigures: Encodable {
     var batchP99Ms: Double
     var fsyncs: Int
     var fsyncsPerSecond: Double
-    var segmentsWrittenByBackgroundFlush: Int
 
     init(
         path: String,
@@ -56,8 +55,7 @@ struct IngestFigures: Encodable {
         inputBytes: Int,
         seconds: Double,
         latencies: [Double],
-        fsyncs: Int,
-        segmentsWrittenByBackgroundFlush: Int
+        fsyncs: Int
     ) {
         self.path = path
         self.actions = actions
@@ -70,7 +68,6 @@ struct IngestFigures: Encodable {
         batchP99Ms = quantile(latencies, 0.99) * 1000
         self.fsyncs = fsyncs
         fsyncsPerSecond = Double(fsyncs) / seconds
-        self.segmentsWrittenByBackgroundFlush = segmentsWrittenByBackgroundFlush
     }
 }
 
@@ -169,7 +166,10 @@ struct RecoveryFigures: Encodable {
     /// The target is ≤ 1 s per 256 MiB of journal.
     var secondsPer256MiB: Double { seconds / (Double(journalBytes) / Double(256 << 20)) }
 
-    private enum CodingKeys: String, CodingKey { case rows, journalBytes, seconds, secondsPer256MiB }
+    private enum CodingKeys: String, CodingKey {
+        case rows, journalBytes, seconds
+        case secondsPer256MiB = "seconds_per_256_mib"
+    }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
