@@ -402,7 +402,9 @@ struct Run: ParsableCommand {
             "--batch", String(batch), "--durability", durability,
         ]
         let pipe = Pipe()
+        let stdin = Pipe()
         child.standardOutput = pipe
+        child.standardInput = stdin
         try child.run()
         var line = Data()
         while !line.contains(0x0A) {
@@ -412,6 +414,7 @@ struct Run: ParsableCommand {
         }
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
+        try stdin.fileHandleForWriting.close()
         let words = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
         guard words.count == 3, words[0] == "ready", let rows = Int(words[1]), let journalBytes = Int64(words[2]) else {
             throw BenchError("recovery child failed: '\(String(decoding: line, as: UTF8.self))'")
@@ -457,7 +460,10 @@ struct RecoveryChild: ParsableCommand {
         }
         print("ready \(rows) \(store.stats().journalBytes)")
         fflush(nil)
-        while true { sleep(60) }
+        // Wait for SIGKILL. Should the parent die first, its end of our stdin closes: leave then,
+        // so that no child outlives the benchmark.
+        while readLine() != nil {}
+        exit(1)
     }
 }
 
