@@ -463,7 +463,7 @@ struct RecoveryChild: ParsableCommand {
         // Wait for SIGKILL. Should the parent die first, its end of our stdin closes: leave then,
         // so that no child outlives the benchmark.
         while readLine() != nil {}
-        exit(1)
+        Glibc.exit(1)
     }
 }
 
