@@ -108,8 +108,8 @@ final class Progress: @unchecked Sendable {
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let rate = Double(done) / max(t - start, 1e-9)
         let line = String(
-            format: "\r%-10@ [%@] %3.0f%%  %.0f %@/s   ",
-            phase as NSString,
+            format: "\r%@ [%@] %3.0f%%  %.0f %@/s   ",
+            pad(phase, 10) as NSString,
             bar as NSString,
             fraction * 100,
             rate,
