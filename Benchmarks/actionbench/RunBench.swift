@@ -58,7 +58,7 @@ struct Run: ParsableCommand {
         report.notes.append("debug build: figures are not representative")
         #endif
         let source = try generate()
-        report.config.source = source.path
+        report.config.source = URL(fileURLWithPath: source.path).standardizedFileURL.path
         report.sourceBytes = source.bytes
         let storeDir = data + "/store"
         if selected.contains("ingest") { try? FileManager.default.removeItem(atPath: storeDir) }

@@ -187,6 +187,9 @@ class DuckDBPeer:
     def query(self, sql):
         return [list(r) for r in self.con.execute(sql).fetchall()]
 
+    def close(self):
+        self.con.close()
+
 
 class ChDBPeer:
     name = "chDB"
@@ -216,6 +219,9 @@ class ChDBPeer:
     def query(self, sql):
         out = self.s.query(sql + " SETTINGS output_format_json_quote_64bit_integers = 0", "JSONCompact")
         return json.loads(str(out))["data"]
+
+    def close(self):
+        self.s.close()
 
 
 def same(a, b):
@@ -274,7 +280,7 @@ def main():
             r["queries"][name] = {"median_ms": med, "p99_ms": p99, "equal": diff is None, "rows": rows}
             print(f"  {name}: {med:.2f} ms{'' if diff is None else '  DIFFERS: ' + diff}", file=sys.stderr)
         results[peer.name] = r
-        del peer
+        peer.close()
 
     ing = ours.get("ingest_json") or {}
     st = ours.get("storage") or {}
