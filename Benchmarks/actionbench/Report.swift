@@ -287,10 +287,11 @@ extension BenchReport {
             if let m = memory[p] {
                 line(
                     String(
-                        format: "memory after %@ peak %@, now %@",
+                        format: "memory after %@ peak %@, now %@, after malloc_trim %@",
                         pad(p, 9) as NSString,
                         mib(m.peakBytes) as NSString,
-                        mib(m.currentBytes) as NSString
+                        mib(m.currentBytes) as NSString,
+                        mib(m.afterTrimBytes) as NSString
                     )
                 )
             }

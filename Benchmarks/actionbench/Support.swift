@@ -24,11 +24,24 @@ func quantile(_ values: [Double], _ q: Double) -> Double {
 struct Memory: Encodable {
     var peakBytes: Int
     var currentBytes: Int
+    /// Resident set after `malloc_trim(0)` returned free heap pages to the kernel: when much lower
+    /// than `currentBytes`, the difference was freed memory that glibc kept, not live data.
+    var afterTrimBytes: Int
 
     static func read() -> Memory {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else {
-            return Memory(peakBytes: 0, currentBytes: 0)
-        }
+        let before = status()
+        trimHeap()
+        return Memory(peakBytes: before.peak, currentBytes: before.current, afterTrimBytes: status().current)
+    }
+
+    /// glibc's `malloc_trim(0)`, looked up at run time: Glibc's module map does not export malloc.h.
+    private static func trimHeap() {
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
+    }
+
+    private static func status() -> (peak: Int, current: Int) {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
         func field(_ name: String) -> Int {
             for line in text.split(separator: "\n") where line.hasPrefix(name) {
                 let kb = line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 0
@@ -36,7 +49,7 @@ struct Memory: Encodable {
             }
             return 0
         }
-        return Memory(peakBytes: field("VmHWM:"), currentBytes: field("VmRSS:"))
+        return (field("VmHWM:"), field("VmRSS:"))
     }
 }
 
