@@ -5,8 +5,9 @@ APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev zlib1g-dev pkg-config
 DATA ?= ./data
 PORT ?= 8080
 EVENTS ?= 1000000
+BENCH_DIR ?= ./bench-out
 
-.PHONY: deps build release run test tsan fuzz bench lint format clean
+.PHONY: deps build release run demo test tsan fuzz bench bench-smoke lint format clean
 
 # Installs the C libraries from Debian when a header is missing (apt-get update once, then install).
 deps:
@@ -22,13 +23,15 @@ build: deps
 release: deps
 	swift build -c release
 
-# The main job. Until the collector lands: import a generated sample into ./data and print a group-by.
-# Each run adds the sample again under new transaction ids? No: the generator is deterministic, so
-# `make run` twice stores the sample twice until transaction_id deduplication (issue 6) lands.
+# The main job: the collector (Moesif's actions API, docs/collector.md) on an embedded store in ./data.
+# Send actions with any Moesif client pointed at http://127.0.0.1:$(PORT), or with curl (README).
 run: release
+	./.build/release/actionstore serve --data $(DATA) --host 127.0.0.1 --port $(PORT)
+
+# A demo without the server: import a generated sample with the CLI and print a group-by.
+demo: release
 	./.build/release/actionbench generate --events 20000 --seed 1 --out $(DATA)/sample.ndjson
 	./.build/release/actionstore import --data $(DATA) --app demo $(DATA)/sample.ndjson
-	./.build/release/actionstore stats --data $(DATA)
 	echo '{"where":{"in":["action_name",["Clicked Sign Up","Signed In"]]},"group_by":[{"time":"week"},"metadata.provider"],"metrics":["count","unique_users"],"order_by":[{"key":"time"},{"metric":"count","desc":true}],"limit":12}' \
 	  | ./.build/release/actionstore query --data $(DATA) --app demo --format table -
 
@@ -55,6 +58,19 @@ fuzz: deps
 	  -print_final_stats=1 .build-fuzz/work-json .build-fuzz/corpus/json
 	.build-fuzz/release/FuzzSegment -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=.build-fuzz/artifacts/segment- \
 	  -print_final_stats=1 .build-fuzz/work-segment .build-fuzz/corpus/segment
+
+# actionbench at EVENTS actions (release build), then DuckDB and chDB on the same NDJSON with the
+# same queries (Benchmarks/peers/run.sh makes its venv). `make bench EVENTS=10000000` for 10M.
+bench: deps
+	swift build -c release --product actionbench
+	./.build/release/actionbench --events $(EVENTS) --data $(BENCH_DIR) --json $(BENCH_DIR)/actionbench-$(EVENTS).json
+	Benchmarks/peers/run.sh --actionbench-json $(BENCH_DIR)/actionbench-$(EVENTS).json \
+	  --out $(BENCH_DIR)/peers-$(EVENTS).json
+
+# CI-sized: 100,000 actions, every query checked against a brute-force evaluation, no timing
+# assertions. Works with the debug build (and reuses it: CI runs it after `make test`).
+bench-smoke: deps
+	swift run actionbench --events 100000 --data $(BENCH_DIR)/smoke --check --repeats 2 --recovery-mib 16
 
 lint:
 	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks

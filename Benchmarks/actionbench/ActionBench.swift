@@ -1,9 +1,29 @@
 // actionbench: the bundled benchmark.
 //
+//   actionbench [run] [--events N] [--seed S] [--data DIR] [--threads T] [--batch B] [--durability POLICY]
+//                     [--phases LIST] [--repeats R] [--recovery-mib M] [--json FILE] [--check]
+//       The default subcommand. Generates N Moesif actions into DIR/actions.ndjson (reused when the
+//       events and seed match), then runs the phases, prints a table, and writes every figure and
+//       each query's canonical answer to FILE (Benchmarks/peers/peers.py reads it). Phases:
+//         ingest    NDJSON batches through append(application:documents:) from T threads:
+//                   actions/s, MB/s, batch latency p50/p99, fsyncs/s (into DIR/store)
+//         typed     pre-built [Action] through append(application:actions:), same figures
+//                   (a scratch store, deleted after)
+//         flush     flush() of what is left in memtables: time, MB/s (compaction: TODO, not on this branch)
+//         storage   bytes/action on disk, per column, split into data, dictionary and index
+//         queries   the suite in QuerySuite.swift: median and p99 of R runs, rows/s/core, checksum;
+//                   with --check, each answer against a brute-force evaluation
+//         recovery  a child process appends M MiB of journal and is SIGKILLed; time to reopen
+//       Memory: running peak resident set (VmHWM) after each phase.
+//       Defaults: --events 1000000 --seed 42 --data ./bench-out --threads <cores> --batch 5000
+//                 --durability fsyncEachBatch --phases all --repeats 10 --recovery-mib 256
 //   actionbench generate --events N [--seed S] --out FILE   write N generated actions as NDJSON
 //   actionbench parse [--events N] [--seed S]               parser throughput beside JSONSerialization
+//   actionbench append-matrix [--writers W,..] [--batches B,..] appends/s and fsyncs/s, writers x batch sizes
+//   actionbench recovery [--journal-mib M]                   reopen time after close without flush
 //
-// Always run a release build: `swift run -c release actionbench …`.
+// Always run a release build for figures: `swift run -c release actionbench …`. `make bench` runs
+// it beside DuckDB and chDB (Benchmarks/peers); `make bench-smoke` is the CI-sized, checked run.
 import ActionStore
 import ArgumentParser
 import Foundation
@@ -13,7 +33,8 @@ struct ActionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "actionbench",
         abstract: "ActionStore's benchmark tool.",
-        subcommands: [Generate.self, Parse.self, AppendMatrix.self, Recovery.self]
+        subcommands: [Run.self, Generate.self, Parse.self, AppendMatrix.self, Recovery.self, RecoveryChild.self],
+        defaultSubcommand: Run.self
     )
 }
 
