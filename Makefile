@@ -73,7 +73,7 @@ bench-smoke: deps
 	swift run actionbench --events 100000 --data $(BENCH_DIR)/smoke --check --repeats 2 --recovery-mib 16
 
 lint:
-	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks
+	swift format lint --strict -r Package.swift Sources Tests tools Benchmarks Fuzz
 
 format:
 	swift format -i -r Package.swift Sources Tests tools Benchmarks

@@ -76,8 +76,8 @@ struct FlushFigures: Encodable {
     var seconds: Double
     var segmentBytesWritten: Int64
     var segmentsAfter: Int
-    /// Filled once `Store.compact()` exists; nil means "not measured", never zero.
-    var compaction: Double?
+    /// `Store.compact()` run to completion right after the flush.
+    var compaction: CompactionFigures?
     var mbPerSecond: Double { Double(segmentBytesWritten) / 1e6 / max(seconds, 1e-9) }
 
     private enum CodingKeys: String, CodingKey {
@@ -93,6 +93,17 @@ struct FlushFigures: Encodable {
         try c.encode(compaction, forKey: .compaction)
         try c.encode(mbPerSecond, forKey: .mbPerSecond)
     }
+}
+
+struct CompactionFigures: Encodable {
+    var seconds: Double
+    var segmentsIn: Int
+    var segmentsOut: Int
+    var rows: Int
+    var bytesRead: Int64
+    var bytesWritten: Int64
+    /// Segment bytes read per second (one core: compaction is one job at a time).
+    var mbPerSecond: Double
 }
 
 struct StorageFigures: Encodable {
@@ -214,12 +225,21 @@ extension BenchReport {
             line(
                 String(
                     format:
-                        "flush        %d rows in %.2f s, %@ written, %.1f MB/s; %d segments; compaction: not available",
+                        "flush        %d rows in %.2f s, %@ written, %.1f MB/s; %d segments; compaction: %@",
                     f.rows,
                     f.seconds,
                     mib(f.segmentBytesWritten) as NSString,
                     f.mbPerSecond,
-                    f.segmentsAfter
+                    f.segmentsAfter,
+                    (f.compaction.map {
+                        String(
+                            format: "%d → %d segments in %.2f s, %.1f MB/s read",
+                            $0.segmentsIn,
+                            $0.segmentsOut,
+                            $0.seconds,
+                            $0.mbPerSecond
+                        )
+                    } ?? "nothing to merge") as NSString
                 )
             )
         }

@@ -269,15 +269,28 @@ struct Run: ParsableCommand {
         let start = now()
         try store.flush()
         let seconds = now() - start
+        let c0 = now()
+        let report = try store.compact()
+        let compactSeconds = now() - c0
+        let compaction =
+            report.jobs == 0
+            ? nil
+            : CompactionFigures(
+                seconds: compactSeconds,
+                segmentsIn: report.segmentsIn,
+                segmentsOut: report.segmentsOut,
+                rows: report.rows,
+                bytesRead: report.bytesRead,
+                bytesWritten: report.bytesWritten,
+                mbPerSecond: Double(report.bytesRead) / 1e6 / max(compactSeconds, 1e-9)
+            )
         let after = store.stats()
-        // TODO(compaction): when `Store.compact()` lands on this branch, time it here the same way
-        // (seconds, segment bytes before and after, MB/s of bytes read) and fill `compaction`.
         return FlushFigures(
             rows: rows,
             seconds: seconds,
             segmentBytesWritten: after.segmentBytes - before.segmentBytes,
             segmentsAfter: after.segments,
-            compaction: nil
+            compaction: compaction
         )
     }
 

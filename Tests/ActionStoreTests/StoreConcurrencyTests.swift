@@ -70,7 +70,8 @@ import Testing
             defer { try? store.close() }
             for round in 0..<5 {
                 let docs: [ArraySlice<UInt8>] = (0..<6000).map { i in
-                    (i % 97 == 0 ? #"{"user_id":"no name \#(i)"}"# : #"{"action_name":"n\#(i)","metadata":{"i":\#(i)}}"#)
+                    (i % 97 == 0
+                        ? #"{"user_id":"no name \#(i)"}"# : #"{"action_name":"n\#(i)","metadata":{"i":\#(i)}}"#)
                         .utf8.map { $0 }[...]
                 }
                 let r = try store.append(application: "p\(round)", documents: docs)
