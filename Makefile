@@ -25,8 +25,10 @@ release: deps
 
 # The main job: the collector (Moesif's actions API, docs/collector.md) on an embedded store in ./data.
 # Send actions with any Moesif client pointed at http://127.0.0.1:$(PORT), or with curl (README).
+READ_KEY ?=
 run: release
-	./.build/release/actionstore serve --data $(DATA) --host 127.0.0.1 --port $(PORT)
+	./.build/release/actionstore serve --data $(DATA) --host 127.0.0.1 --port $(PORT) \
+	  $(if $(READ_KEY),--read-key $(READ_KEY),)
 
 # A demo without the server: import a generated sample with the CLI and print a group-by.
 demo: release
