@@ -87,3 +87,38 @@ import Testing
         }
     }
 }
+
+@Suite struct StoreBackpressureTests {
+    /// When ingest outruns the flush, appends wait: memory held by memtables stays near twice
+    /// `memtableBytesMax` (plus one batch), and nothing is lost.
+    @Test func appendsWaitForTheFlush() throws {
+        try withStoreDirectory { dir in
+            var o = StoreOptions()
+            o.memtableBytesMax = 256 << 10
+            o.compaction.background = false
+            let store = try Store.open(at: dir, options: o)
+            let peak = Mutex2(0)
+            let batchBytes = Mutex2(0)
+            DispatchQueue.concurrentPerform(iterations: 3) { t in
+                for b in 0..<40 {
+                    let body =
+                        "["
+                        + (0..<100).map { i in
+                            #"{"action_name":"t\#(t)","request":{"time":"2026-02-0\#(1 + i % 5)T00:00:00Z"},"#
+                                + #""metadata":{"b":\#(b),"text":"\#(String(repeating: "x", count: 200))"}}"#
+                        }.joined(separator: ",") + "]"
+                    batchBytes.withLock { $0 = max($0, body.utf8.count * Memtable.memoryPerEncodedByte) }
+                    _ = try! store.append(application: "bp", json: Array(body.utf8))
+                    let held = store.state.withLock { $0.memtableBytes + $0.flushingBytes }
+                    peak.withLock { $0 = max($0, held) }
+                }
+            }
+            let bound = 2 * o.memtableBytesMax + 3 * batchBytes.withLock { $0 }
+            #expect(peak.withLock { $0 } <= bound, "peak \(peak.withLock { $0 }) > bound \(bound)")
+            #expect(store.stats().segments > 0)
+            let r = try store.query(application: "bp", Query.parse(json: #"{"metrics":["count"]}"#))
+            #expect(r.rows.first?.metrics.first == .int(12_000))
+            try store.close()
+        }
+    }
+}

@@ -29,6 +29,7 @@ extension Store {
                 normalized[i] = .success(n)
             }
         }
+        await awaitMemoryBudget()
         let (result, ticket) = try commit(application: application, normalized: normalized)
         if let ticket { try await journal.durable(ticket) }
         return result

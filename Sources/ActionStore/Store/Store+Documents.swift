@@ -15,6 +15,7 @@ extension Store {
         documents: [ArraySlice<UInt8>],
         receivedAt: Int64 = Timestamp.now()
     ) throws -> AppendResult {
+        waitForMemoryBudget()
         let (result, ticket) = try commit(application: application, normalized: normalizeEach(documents, receivedAt))
         if let ticket { try journal.waitDurable(ticket) }
         return result
@@ -26,6 +27,7 @@ extension Store {
         documents: [ArraySlice<UInt8>],
         receivedAt: Int64 = Timestamp.now()
     ) async throws -> AppendResult {
+        await awaitMemoryBudget()
         let (result, ticket) = try commit(application: application, normalized: normalizeEach(documents, receivedAt))
         if let ticket { try await journal.durable(ticket) }
         return result

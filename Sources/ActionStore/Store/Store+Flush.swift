@@ -35,6 +35,7 @@ extension Store {
                 }
                 s.flushing = tables
                 s.memtables = [:]
+                s.flushingBytes = s.memtableBytes
                 s.memtableBytes = 0
                 let first = s.manifest.nextSegmentNumber
                 s.manifest.nextSegmentNumber += UInt64(tables.count)
@@ -103,6 +104,7 @@ extension Store {
                     s.manifest.applications = next.applications
                     for (rel, r) in readers { s.readers[rel] = r }
                     s.flushing = []
+                    s.flushingBytes = 0
                 }
                 try journal.deleteFiles(before: taken.checkpoint)
                 requestCompaction()

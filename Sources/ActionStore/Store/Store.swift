@@ -52,6 +52,8 @@ public final class Store: Sendable {
         /// Open segment readers by relative path; a file that failed to open maps to its error.
         var readers: [String: Result<SegmentReader, ActionStoreError>] = [:]
         var memtableBytes = 0
+        /// The estimate of the memtables a running flush is writing (still in memory until it ends).
+        var flushingBytes = 0
         var flushScheduled = false
         var closed = false
         var backgroundError: ActionStoreError?
@@ -196,6 +198,7 @@ public final class Store: Sendable {
         json: UnsafeRawBufferPointer,
         receivedAt: Int64 = Timestamp.now()
     ) throws -> AppendResult {
+        waitForMemoryBudget()
         let (result, ticket) = try commit(application: application, normalized: normalize(json, receivedAt))
         if let ticket { try journal.waitDurable(ticket) }
         return result
@@ -217,6 +220,7 @@ public final class Store: Sendable {
         json: [UInt8],
         receivedAt: Int64 = Timestamp.now()
     ) async throws -> AppendResult {
+        await awaitMemoryBudget()
         let (result, ticket) = try json.withUnsafeBytes {
             try commit(application: application, normalized: normalize($0, receivedAt))
         }
@@ -227,6 +231,7 @@ public final class Store: Sendable {
     /// Stores already-built actions (the typed API). Metadata paths must already be normalized
     /// (no dots inside a key); they are type-checked against the schema like JSON input.
     public func append(application: String, actions: [Action]) throws -> AppendResult {
+        waitForMemoryBudget()
         let (result, ticket) = try commit(application: application, normalized: actions.map(Store.typed))
         if let ticket { try journal.waitDurable(ticket) }
         return result
@@ -234,6 +239,7 @@ public final class Store: Sendable {
 
     /// `append(application:actions:)` for servers.
     public func append(application: String, actions: [Action]) async throws -> AppendResult {
+        await awaitMemoryBudget()
         let (result, ticket) = try commit(application: application, normalized: actions.map(Store.typed))
         if let ticket { try await journal.durable(ticket) }
         return result

@@ -11,8 +11,10 @@ public struct StoreOptions: Sendable {
     public var schemaConflictPolicy: SchemaConflictPolicy = .reject
     /// Flush the memtables when one holds this many rows. Default 1,000,000.
     public var memtableRowsMax = 1_000_000
-    /// Flush when the memtables together hold about this many bytes. Default 512 MiB.
-    public var memtableBytesMax = 512 << 20
+    /// Flush when the memtables together hold about this many bytes. Default 256 MiB. Appends wait
+    /// (back-pressure) while the memtables, those being flushed included, hold more than twice this,
+    /// so memory stays bounded when ingest outruns the flush.
+    public var memtableBytesMax = 256 << 20
     /// Flush when the oldest row in memory is this old. Default 5 minutes.
     public var memtableAgeMax: Duration = .seconds(300)
     /// Roll journal files at this size. Default 64 MiB.
