@@ -41,10 +41,10 @@ test: deps
 	swift build --build-tests
 	swift test --skip-build
 
-# Concurrency tests under Thread Sanitizer (a separate build folder: TSan objects differ).
+# Concurrency tests under Thread Sanitizer (a separate build folder: TSan objects differ), engine only.
 tsan: deps
-	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-	swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
+	ACTIONSTORE_ENGINE_ONLY=1 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	ACTIONSTORE_ENGINE_ONLY=1 swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
 	  --filter 'StoreConcurrencyTests|StoreParallelNormalizeTests|JournalWriterTests|SegmentRoundTripTests'
 
 # libFuzzer over the JSON normalizer and the segment reader, FUZZ_SECONDS each (seed corpus from the tests).

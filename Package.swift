@@ -1,7 +1,12 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-let package = Package(
+// ACTIONSTORE_ENGINE_ONLY=1 leaves out the collector, the tools and their dependencies (Hummingbird,
+// NIO, AsyncHTTPClient): `make tsan` builds only the engine and its tests with Thread Sanitizer,
+// which keeps CI well inside its time budget.
+let engineOnly = Context.environment["ACTIONSTORE_ENGINE_ONLY"] != nil
+
+var package = Package(
     name: "ActionStore",
     platforms: [.macOS(.v15)],
     products: [
@@ -95,3 +100,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+if engineOnly {
+    let keep: Set<String> = ["CLZ4", "CXXHash", "CRoaring", "ActionStore", "ActionStoreTests"]
+    package.targets = package.targets.filter { keep.contains($0.name) }
+    package.products = package.products.filter { $0.name == "ActionStore" }
+    package.dependencies = package.dependencies.filter { $0.url?.hasSuffix("swift-log") == true }
+}

@@ -66,8 +66,8 @@ import Darwin
             let payload = Self.batchPayload(actions: actions)
             for threads in [1, 4, 16] {
                 let writer = try JournalWriter(directory: dir.path)
-                let appends = Mutex(0)
-                let errors = Mutex(0)
+                let appends = Locked(0)
+                let errors = Locked(0)
                 let clock = ContinuousClock()
                 let start = clock.now
                 onThreads(threads) { _ in

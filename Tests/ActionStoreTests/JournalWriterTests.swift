@@ -50,7 +50,7 @@ final class Faults: Sendable {
         var failOpen: Int32?
     }
 
-    let plan = Mutex(Plan())
+    let plan = Locked(Plan())
 
     var io: JournalFileIO {
         var io = JournalFileIO.posix
@@ -103,8 +103,8 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         let writer = try JournalWriter(directory: dir.path)
         let threads = 16
         let perThread = 150
-        let tickets = Mutex<[(thread: Int, i: Int, ticket: JournalWriter.Ticket)]>([])
-        let failures = Mutex(0)
+        let tickets = Locked<[(thread: Int, i: Int, ticket: JournalWriter.Ticket)]>([])
+        let failures = Locked(0)
         onThreads(threads) { t in
             for i in 0..<perThread {
                 do {
@@ -334,7 +334,7 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
             $0.failSync = EIO
             $0.syncDelay = .milliseconds(30)
         }
-        let outcomes = Mutex<[String]>([])
+        let outcomes = Locked<[String]>([])
         onThreads(8) { t in
             do {
                 let ticket = try writer.enqueue([UInt8(t)], type: .batch)
@@ -414,7 +414,7 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
             var paths: [Int32: String] = [:]
             var synced: [String: Int] = [:]
         }
-        let state = Mutex(State())
+        let state = Locked(State())
 
         var io: JournalFileIO {
             var io = JournalFileIO.posix
@@ -465,9 +465,9 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
                 recoveredEnd: nil,
                 io: tracker.io
             )
-            let acknowledged = Mutex<[[UInt8]]>([])
-            let ackedAtCrash = Mutex<[[UInt8]]>([])
-            let stop = Mutex(false)
+            let acknowledged = Locked<[[UInt8]]>([])
+            let ackedAtCrash = Locked<[[UInt8]]>([])
+            let stop = Locked(false)
             let crashAfter = Int.random(in: 20...200, using: &rng)
             let crashSeed = rng.next()
             onThreads(5) { t in

@@ -174,7 +174,7 @@ public enum QueryEngine {
             }
             rows.append(QueryRow(keys: t.keys[g], metrics: metrics))
         }
-        rows.sort { a, b in
+        func less(_ a: QueryRow, _ b: QueryRow) -> Bool {
             for o in plan.orderBy {
                 let c =
                     o.isMetric
@@ -188,6 +188,26 @@ public enum QueryEngine {
             }
             return false
         }
+        if let l = plan.limit, l < rows.count / 4 {
+            // Top-k: keep the best `l` rows sorted; a row enters only if it beats the worst kept.
+            // O(n log l) comparisons instead of sorting every group. Ties keep the earlier row
+            // (insertion after equals), like the stable sort below.
+            var best: [QueryRow] = []
+            best.reserveCapacity(l + 1)
+            for r in rows {
+                if best.count == l, let worst = best.last, !less(r, worst) { continue }
+                var lo = 0
+                var hi = best.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if less(r, best[mid]) { hi = mid } else { lo = mid + 1 }
+                }
+                best.insert(r, at: lo)
+                if best.count > l { best.removeLast() }
+            }
+            return best
+        }
+        rows.sort(by: less)
         if let l = plan.limit, rows.count > l { rows.removeSubrange(l...) }
         return rows
     }
