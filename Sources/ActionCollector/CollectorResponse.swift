@@ -44,23 +44,6 @@ enum CollectorResponse {
         )
     }
 
-    /// A JSON string literal for `s`, escaped per RFC 8259.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal for `s`, escaped per RFC 8259 (the engine's one escaper).
+    static func quote(_ s: String) -> String { JSONWriter.quoted(s) }
 }

@@ -43,7 +43,7 @@ extension Store {
         }
         let workers = min(System.coreCount, documents.count / 512)
         guard workers > 1 else { return documents.map(one) }
-        let out = UnsafeResults(count: documents.count)
+        let out = ParallelResults<Result<NormalizedAction, ActionStoreError>>(count: documents.count)
         let chunk = (documents.count + workers - 1) / workers
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lo = w * chunk
@@ -52,30 +52,6 @@ extension Store {
         }
         return out.take()
     }
-}
-
-/// A results array written by disjoint indexes from several threads.
-private final class UnsafeResults: @unchecked Sendable {
-    // Safe without a lock: the buffer is allocated once (never moved or copied, unlike an Array
-    // written through withUnsafeMutableBufferPointer from several threads, which raced), each index
-    // is written by exactly one worker of one concurrentPerform, and read only after it returns.
-    private let items: UnsafeMutableBufferPointer<Result<NormalizedAction, ActionStoreError>?>
-
-    init(count: Int) {
-        items = .allocate(capacity: count)
-        items.initialize(repeating: nil)
-    }
-
-    deinit {
-        items.deinitialize()
-        items.deallocate()
-    }
-
-    func set(_ i: Int, _ r: Result<NormalizedAction, ActionStoreError>) {
-        items[i] = r
-    }
-
-    func take() -> [Result<NormalizedAction, ActionStoreError>] { items.map { $0! } }
 }
 
 enum System {

@@ -61,7 +61,7 @@ extension Store {
         let now = DispatchTime.now().uptimeNanoseconds
         func drain(_ st: inout State) throws {
             guard !pending.isEmpty else { return }
-            let decoded = DecodedBatches(count: pending.count)
+            let decoded = ParallelResults<Result<JournalBatch, ActionStoreError>>(count: pending.count)
             let items = pending
             let workers = min(System.coreCount, items.count)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
@@ -104,27 +104,4 @@ extension Store {
         try drain(&st)
         return result
     }
-}
-
-/// Decoded batches written by disjoint indexes from several threads.
-private final class DecodedBatches: @unchecked Sendable {
-    // Safe without a lock: the buffer is allocated once and never moved, each index is written by one
-    // worker of one concurrentPerform and read only after it returns.
-    private let items: UnsafeMutableBufferPointer<Result<JournalBatch, ActionStoreError>?>
-
-    init(count: Int) {
-        items = .allocate(capacity: count)
-        items.initialize(repeating: nil)
-    }
-
-    deinit {
-        items.deinitialize()
-        items.deallocate()
-    }
-
-    func set(_ i: Int, _ r: Result<JournalBatch, ActionStoreError>) {
-        items[i] = r
-    }
-
-    func take() -> [Result<JournalBatch, ActionStoreError>] { items.map { $0! } }
 }
