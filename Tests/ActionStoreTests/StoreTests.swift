@@ -187,3 +187,21 @@ final class Mutex2<T>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+@Suite struct ReadmeExampleTests {
+    /// The embedding example of README.md, line for line (in a temporary folder): it must keep working.
+    @Test func readmeEmbeddingExample() throws {
+        try withStoreDirectory { dir in
+            let store = try Store.open(at: dir)
+            let body = #"{"action_name": "Clicked Sign Up", "user_id": "u1", "metadata": {"provider": "Google"}}"#
+            let result = try store.append(application: "prod", json: Array(body.utf8))  // durable on return
+            #expect(result.accepted == 1 && result.rejected == 0)
+            let q = try Query.parse(
+                json: #"{"group_by": [{"time": "day"}, "metadata.provider"], "metrics": ["count"]}"#
+            )
+            let json = try store.query(application: "prod", q).json()
+            #expect(json.contains(#""metadata.provider": "Google", "count": 1"#), "\(json)")
+            try store.close()
+        }
+    }
+}
