@@ -292,7 +292,7 @@ func fillSmallSegments(_ store: Store, batches: Int, size: Int, days: Int = 3) t
             let store = try Store.open(at: dir, options: o)
             try fillSmallSegments(store, batches: 6, size: 30)
             var waited = 0
-            while store.stats().compactionBacklog > 0 && waited < 100 {
+            while store.stats().compactionBacklog > 0 && waited < 600 {
                 usleep(50_000)
                 waited += 1
             }
