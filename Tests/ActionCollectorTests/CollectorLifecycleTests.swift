@@ -139,6 +139,38 @@ struct CollectorLifecycleTests {
         }
     }
 
+    /// A journal fsync that fails (the disk reports EIO): the batch is not acknowledged (5xx), the
+    /// failure is sticky (later batches get 503 even though the disk answers again), and /ready
+    /// and /metrics report it.
+    @Test func failedJournalSyncIsReportedEverywhere() async throws {
+        final class Flag: Sendable { let on = Atomic(false) }
+        let failing = Flag()
+        var options = StoreOptions()
+        var io = FileIO.posix
+        let base = FileIO.posix
+        io.sync = { fd in failing.on.load(ordering: .relaxed) ? -EIO : base.sync(fd) }
+        options.fileIO = io
+        // The shutdown reports the failure too: closing the store rethrows the journal's error.
+        let shutdown = await #expect(throws: ActionStoreError.self) {
+            try await CollectorHarness.with(storeOptions: options) { h in
+                #expect(try await h.post("/v1/actions", serverAction(1)).status == 201)
+                #expect(try await h.request(.GET, "/ready").status == 200)
+                failing.on.store(true, ordering: .relaxed)
+                let failed = try await h.post("/v1/actions", serverAction(2))
+                #expect(failed.status == 500)
+                #expect(failed.body.contains("Input/output error"), "\(failed.body)")
+                failing.on.store(false, ordering: .relaxed)
+                #expect(try await h.post("/v1/actions", serverAction(3)).status == 503)
+                let ready = try await h.request(.GET, "/ready")
+                #expect(ready.status == 503)
+                #expect(ready.body.contains("Input/output error"), "\(ready.body)")
+                let metrics = try await h.request(.GET, "/metrics")
+                #expect(metrics.body.contains("actionstore_background_error 1\n"))
+            }
+        }
+        #expect(shutdown?.code == .io)
+    }
+
     /// Writers post batches until the collector goes away; every batch answered 201 must be in
     /// the store reopened after the graceful shutdown, exactly once.
     @Test func gracefulShutdownLosesNothingAcknowledged() async throws {

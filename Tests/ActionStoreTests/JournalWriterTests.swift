@@ -52,9 +52,9 @@ final class Faults: Sendable {
 
     let plan = Locked(Plan())
 
-    var io: JournalFileIO {
-        var io = JournalFileIO.posix
-        let base = JournalFileIO.posix
+    var io: FileIO {
+        var io = FileIO.posix
+        let base = FileIO.posix
         io.sync = { [self] fd in
             let (fail, delay) = plan.withLock { p -> (Int32?, Duration) in
                 p.syncs += 1
@@ -423,9 +423,9 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         }
         let state = Locked(State())
 
-        var io: JournalFileIO {
-            var io = JournalFileIO.posix
-            let base = JournalFileIO.posix
+        var io: FileIO {
+            var io = FileIO.posix
+            let base = FileIO.posix
             io.open = { [self] path, flags in
                 let fd = base.open(path, flags)
                 if fd >= 0 { state.withLock { $0.paths[fd] = path } }
@@ -518,7 +518,7 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
     @Test func createFailureIsReported() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        var io = JournalFileIO.posix
+        var io = FileIO.posix
         io.open = { _, _ in -EACCES }
         do {
             _ = try JournalWriter(directory: dir.path, configuration: .init(), recoveredEnd: nil, io: io)

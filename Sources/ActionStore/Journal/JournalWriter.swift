@@ -96,7 +96,7 @@ public final class JournalWriter: Sendable {
         directory: String,
         configuration: Configuration,
         recoveredEnd: JournalPosition?,
-        io: JournalFileIO
+        io: FileIO
     ) throws {
         precondition(configuration.fileBytesMax > JournalFormat.fileHeaderBytes, "fileBytesMax too small")
         if case .fsyncInterval(let ms) = configuration.durability {
@@ -173,6 +173,10 @@ public final class JournalWriter: Sendable {
     /// Counters since open.
     public var stats: Stats { core.currentStats }
 
+    /// The sticky error of a failed write or sync, if one happened: from then on nothing is
+    /// acknowledged (see the type's documentation).
+    public var failure: ActionStoreError? { core.stickyError }
+
     /// The position the next record will start at (in the file it will go to, unless it rolls).
     public var tail: JournalPosition { core.currentTail }
 }
@@ -220,7 +224,7 @@ extension JournalWriter {
         // Constant after init.
         let directory: String
         let configuration: Configuration
-        let io: JournalFileIO
+        let io: FileIO
         let lock = JournalLock()
         /// Signalled when work arrives for the journal thread.
         let workArrived = JournalCondition()
@@ -234,7 +238,7 @@ extension JournalWriter {
         private var fd: Int32
         private var fileNumber: UInt64
 
-        init(directory: String, configuration: Configuration, io: JournalFileIO, opened: Opened) {
+        init(directory: String, configuration: Configuration, io: FileIO, opened: Opened) {
             self.directory = directory
             self.configuration = configuration
             self.io = io
@@ -548,7 +552,7 @@ extension JournalWriter {
 
         /// Creates file `fileNumber` (which must not exist), writes and syncs its header, and
         /// syncs the directory, so that a later file never exists without this one's header.
-        static func createFile(directory: String, fileNumber: UInt64, io: JournalFileIO) throws -> Int32 {
+        static func createFile(directory: String, fileNumber: UInt64, io: FileIO) throws -> Int32 {
             let path = JournalFileNames.path(directory, fileNumber)
             let fd = io.open(path, O_WRONLY | O_CREAT | O_EXCL)
             guard fd >= 0 else { throw ActionStoreError(.io, "cannot create \(path): \(errnoText(-fd))") }
@@ -565,12 +569,17 @@ extension JournalWriter {
             return fd
         }
 
-        private static func writeHeader(fd: Int32, path: String, fileNumber: UInt64, io: JournalFileIO) throws {
+        private static func writeHeader(fd: Int32, path: String, fileNumber: UInt64, io: FileIO) throws {
             let header = JournalFormat.fileHeader(fileNumber: fileNumber)
-            let n = header.withUnsafeBytes { io.write(fd, $0) }
-            guard n == header.count else {
-                let why = n < 0 ? errnoText(Int32(-n)) : "short write of \(n) bytes"
-                throw ActionStoreError(.io, "cannot write the header of \(path): \(why)")
+            var done = 0
+            while done < header.count {
+                // A short write is legal (a signal, a nearly full disk): continue where it stopped.
+                let n = header.withUnsafeBytes { io.write(fd, UnsafeRawBufferPointer(rebasing: $0[done...])) }
+                guard n > 0 else {
+                    let why = n < 0 ? errnoText(Int32(-n)) : "write returned 0"
+                    throw ActionStoreError(.io, "cannot write the header of \(path) at byte \(done): \(why)")
+                }
+                done += n
             }
             let r = io.sync(fd)
             guard r == 0 else { throw ActionStoreError(.io, "cannot sync \(path): \(errnoText(-r))") }
@@ -580,7 +589,7 @@ extension JournalWriter {
             directory: String,
             configuration: Configuration,
             recoveredEnd: JournalPosition?,
-            io: JournalFileIO
+            io: FileIO
         ) throws -> Opened {
             if mkdir(directory, 0o755) != 0 && errno != EEXIST {
                 throw ActionStoreError(.io, "cannot create journal directory \(directory): \(errnoText(errno))")
@@ -639,7 +648,7 @@ extension JournalWriter {
             return opened
         }
 
-        private static func truncate(fd: Int32, path: String, to length: UInt64, io: JournalFileIO) throws {
+        private static func truncate(fd: Int32, path: String, to length: UInt64, io: FileIO) throws {
             let r = io.truncate(fd, Int64(length))
             guard r == 0 else { throw ActionStoreError(.io, "cannot truncate \(path) to \(length): \(errnoText(-r))") }
         }

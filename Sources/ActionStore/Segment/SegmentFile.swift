@@ -10,28 +10,30 @@ import Darwin
 private func errnoText() -> String { String(cString: strerror(errno)) }
 
 /// Writes a new file at a temporary name and renames it into place; an uncommitted file is removed
-/// in `deinit`.
+/// in `deinit`. Every system call goes through a `FileIO`, so tests can make any of them fail.
 // A class rather than a `~Copyable` struct: a noncopyable struct with `deinit` nested in another
 // noncopyable struct was destroyed twice by Swift 6.3 (crash in deinit reading `tempPath`).
 final class SegmentFileWriter {
     let path: String
     let tempPath: String
+    private let io: FileIO
     private var fd: Int32
     private(set) var offset = 0
     private var buffer: [UInt8] = []
 
-    init(path: String) throws {
+    init(path: String, io: FileIO = .posix) throws {
         self.path = path
+        self.io = io
         tempPath = "\(path).tmp-\(getpid())"
-        fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ActionStoreError(.io, "\(tempPath): open failed: \(errnoText())") }
+        fd = io.open(tempPath, O_WRONLY | O_CREAT | O_TRUNC)
+        guard fd >= 0 else { throw ActionStoreError(.io, "\(tempPath): open failed: \(errnoText(-fd))") }
         buffer.reserveCapacity(1 << 20)
     }
 
     deinit {
         if fd >= 0 {
-            close(fd)
-            unlink(tempPath)
+            _ = io.close(fd)
+            _ = io.unlink(tempPath)
         }
     }
 
@@ -44,10 +46,10 @@ final class SegmentFileWriter {
     private func flush() throws {
         var done = 0
         while done < buffer.count {
-            let n = buffer.withUnsafeBytes { unsafe write(fd, $0.baseAddress! + done, $0.count - done) }
+            let n = buffer.withUnsafeBytes { unsafe io.write(fd, UnsafeRawBufferPointer(rebasing: $0[done...])) }
             if n < 0 {
-                if errno == EINTR { continue }
-                throw ActionStoreError(.io, "\(tempPath): write failed at byte \(offset): \(errnoText())")
+                let at = offset - buffer.count + done
+                throw ActionStoreError(.io, "\(tempPath): write failed at byte \(at): \(errnoText(Int32(-n)))")
             }
             done += n
         }
@@ -55,22 +57,25 @@ final class SegmentFileWriter {
     }
 
     /// Flushes, optionally fsyncs the file, renames it to `path` and fsyncs the directory.
+    /// On any failure the temporary file is removed and `path` is untouched, except after a
+    /// failed directory fsync: then `path` exists but its name may not survive a power loss.
     func commit(sync: Bool) throws {
         try flush()
-        if sync, fsync(fd) != 0 { throw ActionStoreError(.io, "\(tempPath): fsync failed: \(errnoText())") }
-        close(fd)
+        if sync {
+            let r = io.sync(fd)
+            if r != 0 { throw ActionStoreError(.io, "\(tempPath): fsync failed: \(errnoText(-r))") }
+        }
+        _ = io.close(fd)
         fd = -1
-        guard rename(tempPath, path) == 0 else {
-            let text = errnoText()
-            unlink(tempPath)
-            throw ActionStoreError(.io, "rename \(tempPath) to \(path) failed: \(text)")
+        let r = io.rename(tempPath, path)
+        guard r == 0 else {
+            _ = io.unlink(tempPath)
+            throw ActionStoreError(.io, "rename \(tempPath) to \(path) failed: \(errnoText(-r))")
         }
         if sync {
             let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-            let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard dfd >= 0 else { throw ActionStoreError(.io, "\(dir): open directory failed: \(errnoText())") }
-            defer { close(dfd) }
-            guard fsync(dfd) == 0 else { throw ActionStoreError(.io, "\(dir): fsync failed: \(errnoText())") }
+            let r = io.syncDirectory(dir.isEmpty ? "/" : dir)
+            guard r == 0 else { throw ActionStoreError(.io, "\(dir): directory fsync failed: \(errnoText(-r))") }
         }
     }
 }

@@ -75,7 +75,17 @@ public enum SegmentWriter {
         to path: String,
         options: SegmentOptions = .init()
     ) throws -> SegmentInfo {
-        var builder = try SegmentBuilder(path: path, options: options, actions: actions)
+        try write(actions: actions, to: path, options: options, io: .posix)
+    }
+
+    /// `write(actions:to:options:)` through the given system calls (the store passes its own).
+    package static func write(
+        actions: [Action],
+        to path: String,
+        options: SegmentOptions,
+        io: FileIO
+    ) throws -> SegmentInfo {
+        var builder = try SegmentBuilder(path: path, options: options, actions: actions, io: io)
         return try builder.run()
     }
 }
@@ -135,7 +145,7 @@ private struct SegmentBuilder {
     let rowCount: Int
     var columns: [SegmentColumnInfo] = []
 
-    init(path: String, options: SegmentOptions, actions: [Action]) throws {
+    init(path: String, options: SegmentOptions, actions: [Action], io: FileIO) throws {
         // Options fields are vars: re-check what init checked (0 would never finish a block).
         precondition(options.blockRows > 0 && options.blockRows <= SegmentFormat.blockRowsMax, "blockRows out of range")
         self.options = options
@@ -150,7 +160,7 @@ private struct SegmentBuilder {
         }
         order =
             sorted ? Array(actions.indices) : actions.indices.sorted { (actions[$0].time, $0) < (actions[$1].time, $1) }
-        file = try SegmentFileWriter(path: path)
+        file = try SegmentFileWriter(path: path, io: io)
     }
 
     mutating func run() throws -> SegmentInfo {

@@ -21,6 +21,25 @@ enum FileSystem {
         }
     }
 
+    /// `makeDirectory`, then fsyncs the parent of every directory it created, so that a segment
+    /// written into a new partition folder cannot lose its folder in a power loss.
+    static func makeDirectoryDurably(_ path: String, io: FileIO) throws(ActionStoreError) {
+        var missing: [String] = []
+        var p = path
+        while !p.isEmpty, p != "/", p != ".", !exists(p) {
+            missing.append(p)
+            p = parent(of: p)
+        }
+        guard !missing.isEmpty else { return }
+        try makeDirectory(path)
+        for dir in missing.reversed() {
+            let r = io.syncDirectory(parent(of: dir))
+            if r != 0 {
+                throw ActionStoreError(.io, "fsync of directory \(parent(of: dir)) failed: \(errnoMessage(-r))")
+            }
+        }
+    }
+
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     static func fsyncDirectory(_ path: String) throws(ActionStoreError) {
@@ -49,31 +68,33 @@ enum FileSystem {
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ActionStoreError) {
+    /// On failure `path` keeps its old content (or, after a failed directory fsync only, the new
+    /// content under a name that may not survive a power loss) and the temporary file is removed.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, io: FileIO = .posix) throws(ActionStoreError) {
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ActionStoreError(.io, "cannot create \(tmp): \(errnoMessage())") }
+        let fd = io.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
+        guard fd >= 0 else { throw ActionStoreError(.io, "cannot create \(tmp): \(errnoMessage(-fd))") }
+        func fail(_ what: String, _ code: Int32) -> ActionStoreError {
+            _ = io.close(fd)
+            _ = io.unlink(tmp)
+            return ActionStoreError(.io, "\(what) \(tmp) failed: \(errnoMessage(code))")
+        }
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let m = errnoMessage()
-                close(fd)
-                throw ActionStoreError(.io, "cannot write \(tmp): \(m)")
-            }
+            let n = bytes.withUnsafeBytes { io.write(fd, UnsafeRawBufferPointer(rebasing: $0[off...])) }
+            if n < 0 { throw fail("write at byte \(off) of", Int32(-n)) }
             off += n
         }
-        if fsync(fd) != 0 {
-            let m = errnoMessage()
-            close(fd)
-            throw ActionStoreError(.io, "fsync of \(tmp) failed: \(m)")
+        let r = io.sync(fd)
+        if r != 0 { throw fail("fsync of", -r) }
+        _ = io.close(fd)
+        let m = io.rename(tmp, path)
+        if m != 0 {
+            _ = io.unlink(tmp)
+            throw ActionStoreError(.io, "cannot rename \(tmp) to \(path): \(errnoMessage(-m))")
         }
-        close(fd)
-        if rename(tmp, path) != 0 {
-            throw ActionStoreError(.io, "cannot rename \(tmp) to \(path): \(errnoMessage())")
-        }
-        try fsyncDirectory(parent(of: path))
+        let d = io.syncDirectory(parent(of: path))
+        if d != 0 { throw ActionStoreError(.io, "fsync of directory \(parent(of: path)) failed: \(errnoMessage(-d))") }
     }
 
     static func parent(of path: String) -> String {

@@ -77,8 +77,9 @@ struct Manifest: Codable, Sendable, Equatable {
         return try decode(try FileSystem.readFile(path), path: path)
     }
 
-    func save(directory: String) throws(ActionStoreError) {
-        try FileSystem.writeAtomically(try encoded(), to: directory + "/" + Manifest.fileName)
+    /// Replaces the manifest atomically (temporary file, fsync, rename, directory fsync).
+    func save(directory: String, io: FileIO = .posix) throws(ActionStoreError) {
+        try FileSystem.writeAtomically(try encoded(), to: directory + "/" + Manifest.fileName, io: io)
     }
 }
 

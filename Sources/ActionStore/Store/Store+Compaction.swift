@@ -200,7 +200,12 @@ extension Store {
         let outRel = Store.segmentPath(app: app, partition: partition, file: file)
         var segOptions = options.segment
         segOptions.sync = true
-        let info = try SegmentWriter.write(actions: merged, to: dir + "/" + file, options: segOptions)
+        let info = try SegmentWriter.write(
+            actions: merged,
+            to: dir + "/" + file,
+            options: segOptions,
+            io: options.fileIO
+        )
         precondition(info.rows == rowsIn, "merged segment lost rows")
         limiter.consume(Int64(info.bytes))
         let entry = Manifest.SegmentEntry(
@@ -214,7 +219,7 @@ extension Store {
         // 3. Swap the manifest.
         try manifestLock.withLock { _ in
             guard var next = state.withLock({ s in s.closed ? nil : s.manifest }) else {
-                FileSystem.remove(directory + "/" + outRel)
+                _ = options.fileIO.unlink(directory + "/" + outRel)
                 throw CompactionCancelled()
             }
             var segs = next.applications[app]?.partitions[partition] ?? []
@@ -228,7 +233,7 @@ extension Store {
             next.version += 1
             // On failure keep every file: the rename may have happened, and then the manifest on
             // disk names the output; the next open deletes whichever side is unnamed.
-            try next.save(directory: directory)
+            try next.save(directory: directory, io: options.fileIO)
             let reader = Result { () throws(ActionStoreError) in try Store.openSegment(directory + "/" + outRel) }
             state.withLock { s in
                 s.manifest.version = next.version
@@ -239,7 +244,7 @@ extension Store {
             }
         }
         // 4. Unlink the inputs (snapshots holding their mappings keep reading them).
-        for rel in rels { FileSystem.remove(directory + "/" + rel) }
+        for rel in rels { _ = options.fileIO.unlink(directory + "/" + rel) }
         report.jobs += 1
         report.segmentsIn += job.inputs.count
         report.segmentsOut += 1
@@ -272,7 +277,7 @@ extension Store {
             }
             guard partitions > 0 else { return }
             next.version += 1
-            try next.save(directory: directory)
+            try next.save(directory: directory, io: options.fileIO)
             state.withLock { s in
                 s.manifest.version = next.version
                 s.manifest.applications = next.applications
@@ -280,7 +285,7 @@ extension Store {
                 s.partitionsExpired += partitions
             }
             // Under manifestLock, so no flush is writing into a folder being removed.
-            for d in dropped { FileSystem.remove(directory + "/" + d.rel) }
+            for d in dropped { _ = options.fileIO.unlink(directory + "/" + d.rel) }
             for dir in Set(dropped.map(\.dir)) { _ = rmdir(directory + "/" + dir) }
             report.partitionsExpired += partitions
             report.segmentsExpired += dropped.count

@@ -48,13 +48,17 @@ extension Store {
                     let file = SegmentFileNames.name(taken.firstSegment + UInt64(i))
                     let dir =
                         directory + "/apps/" + ApplicationDirectory.name(table.application) + "/" + table.partition
-                    try FileSystem.makeDirectory(dir)
+                    try FileSystem.makeDirectoryDurably(dir, io: options.fileIO)
                     var rows = table.rows
                     rows.sortByTime()
                     var segOptions = options.segment
                     segOptions.sync = true
-                    let info = try SegmentWriter.write(actions: rows, to: dir + "/" + file, options: segOptions)
-                    try FileSystem.fsyncDirectory(dir)
+                    let info = try SegmentWriter.write(
+                        actions: rows,
+                        to: dir + "/" + file,
+                        options: segOptions,
+                        io: options.fileIO
+                    )
                     written.append(
                         (
                             table.application, table.partition,
@@ -88,7 +92,7 @@ extension Store {
                 }
                 next.version += 1
                 next.journalCheckpoint = taken.checkpoint
-                try next.save(directory: directory)
+                try next.save(directory: directory, io: options.fileIO)
                 var readers: [(String, Result<SegmentReader, ActionStoreError>)] = []
                 for w in written {
                     readers.append(

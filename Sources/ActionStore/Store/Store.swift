@@ -133,7 +133,12 @@ public final class Store: Sendable {
         var jc = JournalWriter.Configuration()
         jc.durability = options.durability
         jc.fileBytesMax = options.journalFileBytesMax
-        journal = try JournalWriter(directory: journalDir, configuration: jc, recoveredEnd: replay.validEnd)
+        journal = try JournalWriter(
+            directory: journalDir,
+            configuration: jc,
+            recoveredEnd: replay.validEnd,
+            io: options.fileIO
+        )
 
         for (app, entry) in manifest.applications {
             for (partition, segs) in entry.partitions {
@@ -293,7 +298,9 @@ public final class Store: Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         var shouldFlush = false
         let out: (AppendResult, JournalWriter.Ticket?) = try state.withLock { s in
-            if let e = s.backgroundError {
+            // A failed flush, or a journal write or sync that failed: nothing more can be made
+            // durable until the store is reopened (the journal's error is sticky too).
+            if let e = s.backgroundError ?? journal.failure {
                 throw ActionStoreError(.closed, "writes are stopped after a background failure: \(e.message)")
             }
             if s.closed { throw ActionStoreError(.closed, "the store at \(directory) is closed") }
@@ -437,7 +444,7 @@ public final class Store: Sendable {
             journalBytes: files.reduce(0) { $0 + FileSystem.fileSize(JournalFileNames.path(journalDir, $1)) },
             journal: journal.stats,
             damagedJournalRecordsSkipped: damagedSkipped,
-            backgroundError: error?.description
+            backgroundError: (error ?? journal.failure)?.description
         )
         stats.compactionError = st.compactionError?.description
         stats.compactions = st.compactions

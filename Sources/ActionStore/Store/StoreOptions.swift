@@ -41,6 +41,9 @@ public struct StoreOptions: Sendable {
     /// The most transaction ids remembered per application (about 40 bytes each); beyond it the
     /// oldest are forgotten early. Default 2,000,000 (about 80 MB).
     public var dedupeIdsPerApplicationMax = 2_000_000
+    /// The system calls every store write goes through (journal, segments, manifest). Tests
+    /// substitute a fault-injecting layer; everything else keeps the default, the real calls.
+    package var fileIO: FileIO = .posix
 
     public init() {}
 }
