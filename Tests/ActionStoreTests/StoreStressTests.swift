@@ -171,7 +171,7 @@ import Testing
         let writersDone = Mutex2(0)
         let closed = Mutex2(false)
         let failures = Mutex2<[String]>([])
-        let counters = Mutex2((readerRounds: 0, scans: 0, flushes: 0, compactJobs: 0))
+        let counters = Mutex2((readerRounds: 0, scans: 0, flushes: 0, compactJobs: 0, closeAfterMergeJob: false))
         @Sendable func fail(_ s: String) { failures.withLock { $0.append(s) } }
         @Sendable func finished() -> Bool {
             closed.withLock { $0 } && writersDone.withLock { $0 } == Self.writers
@@ -304,6 +304,16 @@ import Testing
                 }
                 usleep(5000)
             }
+            // Aim the close at a merge job in progress: right after a job is swapped in, the same
+            // cycle often starts the next one, which the close then cancels. Waited for only while
+            // the writers still have a tenth of their batches ahead: closing under load comes first.
+            let jobs = store.state.withLock { $0.compactions }
+            var aimed = false
+            while !aimed && Double(batchesSettled.withLock { $0 }) < 0.9 * Double(totalBatches) {
+                usleep(1000)
+                aimed = store.state.withLock { $0.compactions } > jobs
+            }
+            counters.withLock { $0.closeAfterMergeJob = aimed }
             do {
                 if store.stats().compactions == 0 {
                     // Everything was written before any merge: merge now, so one surely ran.
@@ -418,7 +428,8 @@ import Testing
             "StoreStressTests: \(accepted.count) accepted of \(acked.count) acknowledged actions, "
                 + "\(refusedBatches.withLock { $0 }) of \(totalBatches) batches refused by the close; "
                 + "\(c.readerRounds) reader rounds, \(c.scans) scans, \(c.flushes) flush calls, "
-                + "\(stats.compactions) merge jobs (\(c.compactJobs) by compact()), "
+                + "\(stats.compactions) merge jobs (\(c.compactJobs) by compact()), close right after a job: "
+                + "\(c.closeAfterMergeJob), "
                 + "\(stats.segments) segments at close; \(ContinuousClock.now - began)"
         )
     }
