@@ -9,12 +9,17 @@ import Darwin
 /// Used instead of `Synchronization.Mutex` because on Linux that Mutex waits with raw futex
 /// system calls, which Thread Sanitizer cannot see: every access under it was reported as a race
 /// (`make tsan`). pthread mutexes are intercepted by TSan, so real races stay visible.
+///
+/// `Value` must not be zero-sized (`Locked(())`): TSan places the exclusivity check of
+/// `body(&value)` on an empty stored property at the object's start, which other threads read (the
+/// object header) before they take the lock, so TSan reports a race that is not one.
 final class Locked<Value>: @unchecked Sendable {
     // Safe because `value` is only touched inside `withLock`, between lock and unlock of `mutex`.
     private var value: Value
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init(_ value: Value) {
+        assert(MemoryLayout<Value>.size > 0, "Locked of a zero-sized value: Thread Sanitizer reports false races")
         self.value = value
         mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())

@@ -30,7 +30,9 @@ public final class Store: Sendable {
     let compactionPolicy: CompactionPolicy
     /// `options.dedupeWindow` in microseconds; 0 when deduplication is off.
     let dedupeWindowMicros: Int64
-    let manifestLock = Locked(())
+    /// The value is unused: a `Locked` must not hold a zero-sized value (see `Locked`); `Locked(())`
+    /// here made Thread Sanitizer report a race whenever a flush overlapped a merge job.
+    let manifestLock = Locked(0)
     let logger = Logger(label: "actionstore.store")
     /// Damaged journal records skipped by the replay of this open.
     let damagedSkipped: Int
