@@ -54,6 +54,17 @@ extension Collector {
         } catch {
             return CollectorResponse.error(.badRequest, code: "bad_body", "cannot read the request body: \(error)")
         }
+        // Never store a body shorter than it said it was. Today a connection closed mid-body
+        // (idle timeout, body deadline) surfaces as a decoder error above, but Hummingbird's body
+        // iterator treats a stream that just finishes as the end of the body: this keeps a
+        // truncated body out of the store should that path ever be taken.
+        if let declared, body.count != declared {
+            return CollectorResponse.error(
+                .badRequest,
+                code: "bad_body",
+                "the body ended after \(body.count) of the \(declared) bytes its Content-Length announced"
+            )
+        }
         if gzip {
             var budgetExhausted = false
             do {

@@ -58,10 +58,20 @@ public final class Collector: Service, Sendable {
     public func makeApplication() -> some ApplicationProtocol {
         let logger = self.logger
         let onServerRunning = self.onServerRunning
+        let bodyTimeout = TimeAmount.nanoseconds(Int64(configuration.requestBodyTimeout / .nanoseconds(1)))
+        let guardLimits = ConnectionGuard.Limits(
+            bodyTimeout: bodyTimeout,
+            bodyRateMin: configuration.requestBodyRateMin,
+            drainTime: bodyTimeout,
+            drainBytesMax: ConnectionGuard.drainBytesMax
+        )
         return Application(
             responder: CollectorResponder(collector: self),
             server: .http1(
                 configuration: .init(
+                    // One guard per connection: slow bodies, the rest of refused bodies, and
+                    // malformed heads (ConnectionGuard.swift).
+                    additionalChannelHandlers: [ConnectionGuard(limits: guardLimits)],
                     idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1)))
                 )
             ),

@@ -35,8 +35,22 @@ public struct CollectorConfiguration: Sendable, Hashable {
     /// `Access-Control-Max-Age` of preflight answers. Default 1 day.
     public var corsMaxAge: Duration = .seconds(86_400)
     /// A connection that sends nothing for this long is closed, so a stalled client gives back
-    /// its ingest slot. Default 60 seconds.
+    /// its ingest slot. Default 60 seconds. It also bounds the time to send a request head: the
+    /// HTTP decoder passes nothing on until the head is complete, so a head trickled byte by byte
+    /// is closed this long after the connection opened (or after the previous response).
     public var idleTimeout: Duration = .seconds(60)
+    /// A request body must be complete within this time after its head, plus one second per
+    /// ``requestBodyRateMin`` bytes received; a slower body (a trickle, or a `Content-Length` that
+    /// announces more than is sent) is answered 408 and the connection closed, which gives back
+    /// the ingest slot even when the client keeps the idle timeout from firing. It also bounds
+    /// how long the rest of a refused body (413) is read and discarded before the connection is
+    /// closed. Default 30 seconds. `ACTIONSTORE_REQUEST_BODY_TIMEOUT` (seconds).
+    public var requestBodyTimeout: Duration = .seconds(30)
+    /// The body rate (bytes per second) that earns a body one more second beyond
+    /// ``requestBodyTimeout``. Default 16 KiB/s, so a 50 MiB batch may take 30 s + 53 min but a
+    /// client trickling a few bytes a second is cut off after about 30 s.
+    /// `ACTIONSTORE_REQUEST_BODY_RATE_MIN`.
+    public var requestBodyRateMin = 16 << 10
     /// Application ids longer than this are refused (401). Default 256 bytes.
     public var applicationIdBytesMax = 256
 
@@ -65,6 +79,8 @@ public struct CollectorConfiguration: Sendable, Hashable {
         if let v = try int("ACTIONSTORE_ACTION_BYTES_MAX") { actionBytesMax = v }
         if let v = try int("ACTIONSTORE_INGEST_REQUESTS_MAX") { ingestRequestsMax = v }
         if let v = try int("ACTIONSTORE_INGEST_BYTES_MAX") { ingestBytesMax = v }
+        if let v = try int("ACTIONSTORE_REQUEST_BODY_TIMEOUT") { requestBodyTimeout = .seconds(v) }
+        if let v = try int("ACTIONSTORE_REQUEST_BODY_RATE_MIN") { requestBodyRateMin = v }
     }
 
     /// Parses `app1,app2` (blanks ignored).
@@ -78,6 +94,9 @@ public struct CollectorConfiguration: Sendable, Hashable {
         guard (0...65_535).contains(port) else { throw CollectorConfigurationError("port \(port) is out of range") }
         guard batchBytesMax > 0, actionBytesMax > 0, ingestRequestsMax > 0 else {
             throw CollectorConfigurationError("size and request limits must be positive")
+        }
+        guard requestBodyTimeout > .zero, requestBodyRateMin > 0 else {
+            throw CollectorConfigurationError("the request body timeout and minimum rate must be positive")
         }
         guard ingestBytesMax >= 2 * batchBytesMax else {
             throw CollectorConfigurationError(

@@ -16,8 +16,8 @@ public enum Gzip {
     ///   - outputBytesMax: stop with `.tooLarge` as soon as the output would go past this.
     ///   - reserve: called with each growth of the output before it is made, so the caller can
     ///     account for the memory (back-pressure); returns false to stop with `.tooLarge`.
-    /// - Complexity: O(output); memory is the output plus zlib's 32 KiB window, never more than
-    ///   `outputBytesMax` plus one chunk, whatever the compression ratio.
+    /// - Complexity: O(output); memory is the output (never more than `outputBytesMax`, whatever
+    ///   the compression ratio) plus a 64 KiB chunk and zlib's 32 KiB window.
     public static func decompress(
         _ input: [UInt8],
         outputBytesMax: Int,
@@ -30,34 +30,35 @@ public enum Gzip {
             throw .corrupt("inflateInit2 failed")
         }
         defer { inflateEnd(&stream) }
+        // zlib inflates into a fixed chunk that is then appended (a copy): the output is never
+        // zero-filled ahead of zlib, which in a debug build cost about 20 s per 50 MiB.
         let chunk = 64 << 10
+        var scratch = [UInt8](repeating: 0, count: chunk)
         var output: [UInt8] = []
-        var produced = 0
         var status: Int32 = Z_OK
         var inputOffset = 0
         repeat {
-            if produced == output.count {
-                let grow = min(max(chunk, output.count), outputBytesMax + 1 - output.count)
-                guard grow > 0, reserve(grow) else { throw .tooLarge }
-                output.append(contentsOf: repeatElement(0, count: grow))
-            }
             let (consumed, written, st): (Int, Int, Int32) = input.withUnsafeBufferPointer { inBuf in
-                output.withUnsafeMutableBufferPointer { outBuf in
+                scratch.withUnsafeMutableBufferPointer { outBuf in
                     // Safe because both pointers are used only inside these closures, and the
                     // counts handed to zlib stay within the two buffers.
                     stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + inputOffset)
                     stream.avail_in = UInt32(inBuf.count - inputOffset)
-                    stream.next_out = outBuf.baseAddress! + produced
-                    stream.avail_out = UInt32(outBuf.count - produced)
+                    stream.next_out = outBuf.baseAddress!
+                    stream.avail_out = UInt32(outBuf.count)
                     let before = (stream.avail_in, stream.avail_out)
                     let st = inflate(&stream, Z_NO_FLUSH)
                     return (Int(before.0 - stream.avail_in), Int(before.1 - stream.avail_out), st)
                 }
             }
             inputOffset += consumed
-            produced += written
             status = st
-            if produced > outputBytesMax { throw .tooLarge }
+            if written > 0 {
+                guard output.count + written <= outputBytesMax, reserve(written) else { throw .tooLarge }
+                scratch.withUnsafeBufferPointer {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<written]))
+                }
+            }
             switch status {
             case Z_STREAM_END:
                 // Another gzip member may follow (RFC 1952 allows concatenation).
@@ -68,14 +69,13 @@ public enum Gzip {
             case Z_OK:
                 break
             case Z_BUF_ERROR:
-                // No progress possible: out of input before the end of the stream.
+                // No progress possible with room for output: out of input before the end.
                 if inputOffset >= input.count { throw .corrupt("the gzip stream is truncated") }
             default:
                 let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
                 throw .corrupt(message)
             }
         } while status != Z_STREAM_END
-        output.removeSubrange(produced...)
         return output
     }
 
