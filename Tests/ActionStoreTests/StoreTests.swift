@@ -79,6 +79,29 @@ private func count(_ store: Store, _ app: String, _ q: String = #"{"metrics":["c
         }
     }
 
+    /// Whichever of several concurrent `close()` calls returns, the store is closed and its
+    /// directory lock released: a reopen right after any of them succeeds.
+    @Test func concurrentClosesAllWaitForTheLockRelease() throws {
+        try withStoreDirectory { dir in
+            for _ in 0..<10 {
+                let store = try Store.open(at: dir)
+                _ = try store.append(application: "c", json: json(#"{"action_name":"a"}"#))
+                // Failed reopens; the reopens themselves take turns (`turns`) so they cannot collide.
+                let failures = Mutex2<[String]>([])
+                let turns = NSLock()
+                DispatchQueue.concurrentPerform(iterations: 3) { _ in
+                    try? store.close()
+                    turns.withLock {
+                        do { try Store.open(at: dir).close() } catch {
+                            failures.withLock { $0.append("\(error)") }
+                        }
+                    }
+                }
+                #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+            }
+        }
+    }
+
     @Test func concurrentWritersIntroducingOneKeyExactlyOneWins() throws {
         for round in 0..<20 {
             try withStoreDirectory { dir in

@@ -33,6 +33,8 @@ public final class Store: Sendable {
     /// The value is unused: a `Locked` must not hold a zero-sized value (see `Locked`); `Locked(())`
     /// here made Thread Sanitizer report a race whenever a flush overlapped a merge job.
     let manifestLock = Locked(0)
+    /// Serializes `close()` calls (an Int, not `()`: see `Locked`).
+    let closeLock = Locked(0)
     let logger = Logger(label: "actionstore.store")
     /// Damaged journal records skipped by the replay of this open.
     let damagedSkipped: Int
@@ -169,17 +171,20 @@ public final class Store: Sendable {
 
     /// Flushes nothing by itself: the journal already holds every acknowledged action. Stops the
     /// background work, syncs and closes the journal, and releases the directory lock.
-    /// Later calls do nothing.
+    /// Later calls do nothing; a call made while another is closing waits for it, so that the
+    /// directory lock is released when any `close()` returns.
     public func close() throws {
-        let wasClosed = state.withLock { s in
-            defer { s.closed = true }
-            return s.closed
+        try closeLock.withLock { _ in
+            let wasClosed = state.withLock { s in
+                defer { s.closed = true }
+                return s.closed
+            }
+            if wasClosed { return }
+            flushQueue.sync {}
+            compactionQueue.sync {}
+            defer { lockFile.release() }
+            try journal.close()
         }
-        if wasClosed { return }
-        flushQueue.sync {}
-        compactionQueue.sync {}
-        defer { lockFile.release() }
-        try journal.close()
     }
 
     deinit {
