@@ -45,7 +45,7 @@ test: deps
 tsan: deps
 	ACTIONSTORE_ENGINE_ONLY=1 swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 	ACTIONSTORE_ENGINE_ONLY=1 swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
-	  --filter 'StoreConcurrencyTests|StoreStressTests|StoreParallelNormalizeTests|JournalWriterTests|SegmentRoundTripTests'
+	  --filter 'StoreConcurrencyTests|StoreStressTests|StoreFaultTests|StoreParallelNormalizeTests|JournalWriterTests|SegmentRoundTripTests'
 
 # libFuzzer over the JSON normalizer and the segment reader, FUZZ_SECONDS each (seed corpus from the tests).
 FUZZ_SECONDS ?= 60
