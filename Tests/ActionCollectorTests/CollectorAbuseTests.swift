@@ -43,7 +43,7 @@ struct CollectorAbuseTests {
                 }
                 let elapsed = ContinuousClock.now - start
                 #expect(closed, "a trickled head was still open after \(elapsed)")
-                #expect(elapsed < .seconds(4))
+                #expect(elapsed < .seconds(20), "generous: only \"never\" must fail on a loaded machine")
                 #expect(c.readToEnd().bytes.isEmpty, "no answer to a head that never completed")
             }
         }
@@ -74,7 +74,7 @@ struct CollectorAbuseTests {
             #expect(r.json["code"] as? String == "request_timeout")
             #expect(r.headers["connection"] == "close")
             #expect(answer.closed, "the connection is closed after the 408")
-            #expect(elapsed < .seconds(4), "\(elapsed)")
+            #expect(elapsed < .seconds(20), "\(elapsed) (generous: only \"never\" must fail)")
             #expect(sent < body.count)
             // The only ingest slot was given back (the handler sees the closed connection within
             // moments): a good client is served.
@@ -127,7 +127,7 @@ struct CollectorAbuseTests {
                 answer.bytes.isEmpty,
                 "closed by the idle timeout: \(String(decoding: answer.bytes, as: UTF8.self))"
             )
-            #expect(ContinuousClock.now - start < .seconds(4))
+            #expect(ContinuousClock.now - start < .seconds(20), "generous: only \"never\" must fail")
             // The body ended short of its Content-Length: not stored, though it is a whole action.
             try await Task.sleep(for: .milliseconds(200))
             #expect(try h.actions("abuser").isEmpty)
@@ -297,8 +297,9 @@ struct CollectorAbuseTests {
             let after = residentBytes()
             recordMemory("a million keys", before: before, peak: peak, after: after)
             // Bounded by the body (12 MB) and the normalizer's per-key leaves for one action.
-            #expect(peak - before < 300 << 20)
-            #expect(after - before < 200 << 20)
+            // The bounds are loose: RSS is the whole test process, and other suites run at once.
+            #expect(peak - before < 500 << 20)
+            #expect(after - before < 300 << 20)
 
             let many = (0..<80_000).map { #""p\#($0)":0"# }.joined(separator: ",")
             let paths = try await h.post(
@@ -374,9 +375,10 @@ struct CollectorAbuseTests {
             // The inflated output stops at the 50 MiB limit; with the array's growth (a copy into
             // a doubled buffer) that is at most about 2 × 50 MiB live at once, plus the good
             // client. Afterwards malloc may keep some of it (glibc raises its mmap threshold
-            // after large frees), hence the looser bound on what stays.
-            #expect(peak - before < 300 << 20)
-            #expect(after - before < 150 << 20)
+            // after large frees). The bounds are loose because RSS is the whole test process and
+            // other suites run at once; inflating the 1 GiB bomb would still break them.
+            #expect(peak - before < 500 << 20)
+            #expect(after - before < 300 << 20)
             #expect(try h.actions("abuser").isEmpty)
             #expect(h.collector.store.applications.contains("good"))
         }
@@ -447,6 +449,13 @@ private final class StopFlag: Sendable {
     func set() { value.withLock { $0 = true } }
 }
 
+/// Requests the good client has had answered.
+private final class Answered: Sendable {
+    private let value = Mutex(0)
+    var count: Int { value.withLock { $0 } }
+    func add() { value.withLock { $0 += 1 } }
+}
+
 /// Runs `abuse` while a well-behaved client posts one action at a time for application `good`
 /// on its own connections; then checks that every one was answered 201 and is in the store.
 private func whileGoodClientRuns(
@@ -454,6 +463,7 @@ private func whileGoodClientRuns(
     _ abuse: () async throws -> Void
 ) async throws {
     let stop = StopFlag()
+    let answered = Answered()
     let offset = try h.actions("good").count
     let good = Task { () -> [Int] in
         var statuses: [Int] = []
@@ -466,6 +476,7 @@ private func whileGoodClientRuns(
                 timeout: .seconds(10)
             )
             statuses.append(r.status)
+            answered.add()
             try await Task.sleep(for: .milliseconds(20))
         }
         return statuses
@@ -477,8 +488,13 @@ private func whileGoodClientRuns(
         _ = try? await good.value
         throw error
     }
-    // At least one good request runs entirely after the abuse too.
-    try await Task.sleep(for: .milliseconds(50))
+    // At least one good request runs entirely after the abuse too (waiting for it rather than
+    // sleeping a fixed time: a loaded machine may take seconds per request).
+    let before = answered.count
+    let deadline = ContinuousClock.now + .seconds(30)
+    while answered.count < before + 2 && ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(10))
+    }
     stop.set()
     let statuses = try await good.value
     #expect(statuses.count >= 2, "the good client made only \(statuses.count) requests")
