@@ -37,9 +37,12 @@ demo: release
 	echo '{"where":{"in":["action_name",["Clicked Sign Up","Signed In"]]},"group_by":[{"time":"week"},"metadata.provider"],"metrics":["count","unique_users"],"order_by":[{"key":"time"},{"metric":"count","desc":true}],"limit":12}' \
 	  | ./.build/release/actionstore query --data $(DATA) --app demo --format table -
 
+# Two processes: the engine's synchronous tests block threads of Swift's cooperative pool (two on
+# two cores), which would starve the collector's async request handlers in a shared process.
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --skip ActionCollectorTests
+	swift test --skip-build --filter ActionCollectorTests
 
 # Concurrency tests under Thread Sanitizer (a separate build folder: TSan objects differ), engine only.
 tsan: deps
