@@ -135,6 +135,10 @@ final class CollectorMetrics: Sendable {
         sample("actionstore_applications", [], stats.applications.count)
         family("actionstore_background_error", "gauge", "1 when a background failure stopped writes.")
         sample("actionstore_background_error", [], stats.backgroundError == nil ? 0 : 1)
+        family("actionstore_compaction_error", "gauge", "1 when a failure stopped compaction (writes go on).")
+        sample("actionstore_compaction_error", [], stats.compactionError == nil ? 0 : 1)
+        family("actionstore_compactions_total", "counter", "Merge jobs completed since open.")
+        sample("actionstore_compactions_total", [], stats.compactions)
         return out
     }
 

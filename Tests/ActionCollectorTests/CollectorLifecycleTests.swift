@@ -171,6 +171,36 @@ struct CollectorLifecycleTests {
         #expect(shutdown?.code == .io)
     }
 
+    /// A compaction that fails (no room for its output) stops compaction only: /metrics says so,
+    /// /ready stays 200 and actions are still acknowledged.
+    @Test func failedCompactionShowsInMetricsWhileWritesGoOn() async throws {
+        final class Flag: Sendable { let on = Atomic(false) }
+        let failing = Flag()
+        var options = StoreOptions()
+        options.compaction.background = false
+        var io = FileIO.posix
+        let base = FileIO.posix
+        io.rename = { from, to in
+            failing.on.load(ordering: .relaxed) && to.hasSuffix(".seg") ? -ENOSPC : base.rename(from, to)
+        }
+        options.fileIO = io
+        try await CollectorHarness.with(storeOptions: options) { h in
+            for i in 0..<3 {
+                #expect(try await h.post("/v1/actions", serverAction(i)).status == 201)
+                try h.collector.store.flush()
+            }
+            failing.on.store(true, ordering: .relaxed)
+            #expect(throws: ActionStoreError.self) { try h.collector.store.compact() }
+            failing.on.store(false, ordering: .relaxed)
+            let metrics = try await h.request(.GET, "/metrics").body
+            #expect(metrics.contains("actionstore_compaction_error 1\n"))
+            #expect(metrics.contains("actionstore_background_error 0\n"))
+            #expect(metrics.contains("actionstore_compactions_total 0\n"))
+            #expect(try await h.request(.GET, "/ready").status == 200)
+            #expect(try await h.post("/v1/actions", serverAction(3)).status == 201)
+        }
+    }
+
     /// Writers post batches until the collector goes away; every batch answered 201 must be in
     /// the store reopened after the graceful shutdown, exactly once.
     @Test func gracefulShutdownLosesNothingAcknowledged() async throws {
