@@ -63,7 +63,8 @@ public final class Collector: Service, Sendable {
             bodyTimeout: bodyTimeout,
             bodyRateMin: configuration.requestBodyRateMin,
             drainTime: bodyTimeout,
-            drainBytesMax: ConnectionGuard.drainBytesMax
+            drainBytesMax: ConnectionGuard.drainBytesMax,
+            continueBytesMax: max(configuration.batchBytesMax, configuration.actionBytesMax)
         )
         return Application(
             responder: CollectorResponder(collector: self),

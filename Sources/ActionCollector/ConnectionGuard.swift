@@ -23,6 +23,9 @@ import NIOHTTPTypes
 ///   431, other malformed heads 400, each with the collector's JSON error body (Hummingbird answers
 ///   an empty 400), and the connection is closed: the decoder cannot resynchronize.
 ///
+/// - **`Expect: 100-continue`**: answered `100 Continue` at once when the declared length fits a
+///   limit (Hummingbird does not answer it, so such clients waited a second per request).
+///
 /// A request head that is trickled needs nothing here: the decoder passes nothing on before the
 /// head is complete, so Hummingbird's idle timeout, counted from the connection's start or the
 /// previous response, closes the connection (see ``CollectorConfiguration/idleTimeout``).
@@ -38,6 +41,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var bodyRateMin: Int
         var drainTime: TimeAmount
         var drainBytesMax: Int
+        /// The largest declared body answered `100 Continue` (the largest any route accepts).
+        var continueBytesMax: Int
     }
 
     /// The most bytes of a refused body read and discarded before the connection is closed.
@@ -76,7 +81,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let request):
+            if request.headerFields[.expect]?.lowercased() == "100-continue",
+                (request.headerFields[.contentLength].flatMap { Int($0) } ?? 0) <= limits.continueBytesMax
+            {
+                // curl (for bodies over 1 KiB) and .NET clients wait up to a second for this before
+                // sending the body. A body declared over every limit gets no 100: the handler's
+                // 413 comes first and the client need not send it.
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
             pending += 1
             if pending == 1 { responseStarted = false }
             bodyOpen = true

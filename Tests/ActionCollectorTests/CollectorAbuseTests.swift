@@ -386,6 +386,36 @@ struct CollectorAbuseTests {
         }
     }
 
+    /// `Expect: 100-continue` (curl sends it for bodies over 1 KiB, .NET clients for every POST):
+    /// answered `100 Continue` before any body byte is sent, so the client does not wait a second
+    /// for it; a body declared over every route's limit gets its 413 instead, and need not be sent.
+    @Test func expectContinueIsAnsweredUnlessTheBodyIsOverTheLimit() async throws {
+        try await CollectorHarness.with(abuseConfiguration { $0.batchBytesMax = 64 << 10 }) { h in
+            let body = Array("[\(serverAction(1, transactionId: "expect-1"))]".utf8)
+            let c = try RawConnection(port: h.port)
+            let head = rawHead(
+                "/v1/actions/batch",
+                contentLength: body.count,
+                extra: ["Expect: 100-continue"],
+                app: "good"
+            )
+            #expect(c.send(head))
+            #expect(c.isClosedOrReadable(waitingMilliseconds: 8000))
+            let interim = String(decoding: c.readAvailable().bytes, as: UTF8.self)
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")
+            #expect(c.send(body))
+            let r = try #require(RawResponse(c.readResponse().bytes))
+            #expect(r.status == 201, "\(r.body)")
+            #expect(try h.actions("good").count == 1)
+
+            let d = try RawConnection(port: h.port)
+            // Over every route's limit (the largest, actionBytesMax, is 1 MiB here).
+            #expect(d.send(rawHead("/v1/actions/batch", contentLength: 4 << 20, extra: ["Expect: 100-continue"])))
+            let refused = try #require(RawResponse(d.readResponse().bytes))
+            #expect(refused.status == 413, "no 100 Continue first: \(refused.status)")
+        }
+    }
+
     /// A gzip body with trailing garbage, or cut short: 400 `bad_gzip`, nothing stored.
     @Test func damagedGzipIs400() async throws {
         try await CollectorHarness.with(abuseConfiguration()) { h in
