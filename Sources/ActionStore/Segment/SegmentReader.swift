@@ -44,8 +44,10 @@ public final class SegmentReader: Sendable {
         guard version == SegmentFormat.version else { throw corrupt("header", "unsupported version \(version)", 8) }
         let headerSum = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         guard
-            unsafe headerSum
-                == UInt32(truncatingIfNeeded: Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<12])))
+            unsafe Checksum.matches(
+                headerSum,
+                UInt32(truncatingIfNeeded: Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<12])))
+            )
         else { throw corrupt("header", "checksum mismatch", 12) }
         // Trailer.
         let t = size - SegmentFormat.trailerSize
@@ -54,8 +56,10 @@ public final class SegmentReader: Sendable {
         }
         let trailerSum = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: t + 28, as: UInt32.self))
         guard
-            unsafe trailerSum
-                == UInt32(truncatingIfNeeded: Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[t..<(t + 28)])))
+            unsafe Checksum.matches(
+                trailerSum,
+                UInt32(truncatingIfNeeded: Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[t..<(t + 28)])))
+            )
         else { throw corrupt("trailer", "checksum mismatch", t + 28) }
         let trailerVersion = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: t + 24, as: UInt32.self))
         guard trailerVersion == SegmentFormat.version else {
@@ -69,7 +73,7 @@ public final class SegmentReader: Sendable {
         else { throw corrupt("trailer", "footer \(footerOffset)+\(footerSize) does not end at the trailer", t) }
         // Footer.
         let footerBytes = unsafe UnsafeRawBufferPointer(rebasing: bytes[Int(footerOffset)..<t])
-        guard Checksum.xxh3(footerBytes) == footerSum else {
+        guard Checksum.matches(footerSum, Checksum.xxh3(footerBytes)) else {
             throw corrupt("footer", "checksum mismatch", Int(footerOffset))
         }
         do {
@@ -340,7 +344,7 @@ public final class SegmentReader: Sendable {
         let stored = unsafe UnsafeRawBufferPointer(
             rebasing: file.bytes[region.offset..<(region.offset + region.storedSize)]
         )
-        guard Checksum.xxh3(stored) == region.checksum else {
+        guard Checksum.matches(region.checksum, Checksum.xxh3(stored)) else {
             throw ActionStoreError(.corruption, "\(path): \(where_()): checksum mismatch at byte \(region.offset)")
         }
         switch region.codec {
@@ -372,7 +376,7 @@ public final class SegmentReader: Sendable {
             rebasing: file.bytes[region.offset..<(region.offset + region.storedSize)]
         )
         if !verifiedIndexes.withLock({ $0.contains(region.offset) }) {
-            guard Checksum.xxh3(bytes) == region.checksum else {
+            guard Checksum.matches(region.checksum, Checksum.xxh3(bytes)) else {
                 throw ActionStoreError(.corruption, "\(path): \(where_): checksum mismatch at byte \(region.offset)")
             }
             verifiedIndexes.withLock { _ = $0.insert(region.offset) }
