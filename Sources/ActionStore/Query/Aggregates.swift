@@ -1,3 +1,40 @@
+import CXXHash
+
+/// The key of a value in an exact distinct count (`unique`, `unique_users`, …): numbers, booleans
+/// and times are kept whole (a type tag in the high half, the value's bits in the low half); strings
+/// and arrays are XXH3-128 of their UTF-8 bytes, as ClickHouse's `uniqExact` keeps 128-bit hashes of
+/// strings. Two different strings share a key with probability about n²/2^129 (1e-23 at 100 million
+/// distinct values). A set then holds 16 bytes per value instead of a String, and merging the sets
+/// of a hundred segments hashes 16 bytes per value instead of re-hashing every string. Strings are
+/// compared by their bytes, like segment dictionaries (and ClickHouse and DuckDB).
+enum DistinctKey {
+    static func of(_ v: QueryValue) -> UInt128 {
+        switch v {
+        case .null: tagged(0, 0)
+        case .string(let s): hash(s, seed: 1)
+        case .int(let i): tagged(2, UInt64(bitPattern: i))
+        case .double(let d): tagged(3, d.bitPattern)
+        case .bool(let b): tagged(4, b ? 1 : 0)
+        case .timestamp(let t, _): tagged(5, UInt64(bitPattern: t))
+        case .json(let s): hash(s, seed: 6)
+        }
+    }
+
+    @inline(__always)
+    static func tagged(_ tag: UInt64, _ bits: UInt64) -> UInt128 {
+        UInt128(tag) << 64 | UInt128(bits)
+    }
+
+    /// XXH3-128 of the UTF-8 bytes (libxxhash).
+    static func hash(_ s: String, seed: UInt64 = 1) -> UInt128 {
+        var s = s
+        return s.withUTF8 { b in
+            let h = unsafe XXH3_128bits_withSeed(b.baseAddress, b.count, seed)
+            return UInt128(h.high64) << 64 | UInt128(h.low64)
+        }
+    }
+}
+
 /// Sum, count, min and max of a number field in one group. Int values sum exactly in Int64 while
 /// they fit; doubles sum with Neumaier compensation, so merge order barely matters.
 struct NumericCell: Sendable, Hashable {
@@ -115,7 +152,7 @@ struct ValuesCell: Sendable, Hashable {
 enum AccState: Sendable {
     case count([Int64])
     case numeric([NumericCell])
-    case distinct([Set<QueryValue>])
+    case distinct([Set<UInt128>])
     case approxDistinct([HyperLogLog])
     case values([ValuesCell])
 
@@ -133,7 +170,7 @@ enum AccState: Sendable {
     var extraBytes: Int {
         switch self {
         case .count, .numeric: 0
-        case .distinct(let a): a.reduce(0) { $0 + $1.count * 48 }
+        case .distinct(let a): a.reduce(0) { $0 + $1.count * 24 }
         case .approxDistinct(let a): a.reduce(0) { $0 + $1.bytes }
         case .values(let a): a.reduce(0) { $0 + $1.values.count * 8 }
         }
@@ -188,7 +225,7 @@ enum AccState: Sendable {
             for (i, g) in mapping.enumerated() {
                 let before = a[g].count
                 if a[g].isEmpty { a[g] = b[i] } else { a[g].formUnion(b[i]) }
-                added += (a[g].count - before) * 48
+                added += (a[g].count - before) * 24
             }
             self = .distinct(a)
         case (.approxDistinct(var a), .approxDistinct(let b)):

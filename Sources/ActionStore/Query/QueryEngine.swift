@@ -635,18 +635,29 @@ struct SourceScan {
             }
             return .values(a)
         case .distinct(let src):
-            var a = [Set<QueryValue>](repeating: [], count: groups)
+            var a = [Set<UInt128>](repeating: [], count: groups)
             if case .column(let name, let k) = src, case .strings(let d, let codes, let p)? = try column(name, k) {
-                // Distinct codes first; strings are made once per group and code.
+                // Distinct codes first; each code present is hashed once (DistinctKey).
                 var sets = [Set<UInt32>](repeating: [], count: groups)
                 for (i, r) in rows.enumerated() where p?[Int(r)] ?? true { sets[Int(groupOf[i])].insert(codes[Int(r)]) }
+                var keys = [UInt128?](repeating: nil, count: groups == 1 ? 0 : d.count)
                 for g in 0..<groups {
                     a[g].reserveCapacity(sets[g].count)
-                    for c in sets[g] { a[g].insert(.string(d[Int(c)])) }
+                    for c in sets[g] {
+                        if groups == 1 {
+                            a[g].insert(DistinctKey.hash(d[Int(c)]))
+                        } else if let key = keys[Int(c)] {
+                            a[g].insert(key)
+                        } else {
+                            let key = DistinctKey.hash(d[Int(c)])
+                            keys[Int(c)] = key
+                            a[g].insert(key)
+                        }
+                    }
                 }
                 return .distinct(a)
             }
-            try forEachValue(src, rows) { i, v in a[Int(groupOf[i])].insert(v) }
+            try forEachValue(src, rows) { i, v in a[Int(groupOf[i])].insert(DistinctKey.of(v)) }
             return .distinct(a)
         case .approxDistinct(let src):
             var a = [HyperLogLog](repeating: HyperLogLog(), count: groups)
