@@ -210,25 +210,43 @@ enum AccState: Sendable {
     /// Merges `other`'s group `i` into this state's group `mapping[i]`.
     /// - Returns: the growth in ``extraBytes``.
     mutating func merge(_ other: AccState, mapping: [Int]) -> Int {
+        // Each case takes this state's array out of `self` before changing it (`self = .count([])`),
+        // so the array and the sets in it are uniquely referenced and change in place. Switching on
+        // a tuple `(self, other)` kept a second reference alive and copied every set on every merge.
         var added = 0
-        switch (self, other) {
-        case (.count(var a), .count(let b)):
+        switch other {
+        case .count(let b):
+            guard case .count(var a) = self else { preconditionFailure("merging accumulators of different kinds") }
             self = .count([])
             for (i, g) in mapping.enumerated() { a[g] += b[i] }
             self = .count(a)
-        case (.numeric(var a), .numeric(let b)):
+        case .numeric(let b):
+            guard case .numeric(var a) = self else { preconditionFailure("merging accumulators of different kinds") }
             self = .count([])
             for (i, g) in mapping.enumerated() { a[g].merge(b[i]) }
             self = .numeric(a)
-        case (.distinct(var a), .distinct(let b)):
+        case .distinct(let b):
+            guard case .distinct(var a) = self else { preconditionFailure("merging accumulators of different kinds") }
             self = .count([])
             for (i, g) in mapping.enumerated() {
                 let before = a[g].count
-                if a[g].isEmpty { a[g] = b[i] } else { a[g].formUnion(b[i]) }
+                if a[g].isEmpty {
+                    a[g] = b[i]
+                } else if a[g].count >= b[i].count {
+                    a[g].formUnion(b[i])
+                } else {
+                    // Insert the smaller set into the larger (a copy of it: the partial owns it).
+                    var larger = b[i]
+                    larger.formUnion(a[g])
+                    a[g] = larger
+                }
                 added += (a[g].count - before) * 24
             }
             self = .distinct(a)
-        case (.approxDistinct(var a), .approxDistinct(let b)):
+        case .approxDistinct(let b):
+            guard case .approxDistinct(var a) = self else {
+                preconditionFailure("merging accumulators of different kinds")
+            }
             self = .count([])
             for (i, g) in mapping.enumerated() {
                 let before = a[g].bytes
@@ -236,15 +254,14 @@ enum AccState: Sendable {
                 added += a[g].bytes - before
             }
             self = .approxDistinct(a)
-        case (.values(var a), .values(let b)):
+        case .values(let b):
+            guard case .values(var a) = self else { preconditionFailure("merging accumulators of different kinds") }
             self = .count([])
             for (i, g) in mapping.enumerated() {
                 a[g].merge(b[i])
                 added += b[i].values.count * 8
             }
             self = .values(a)
-        default:
-            preconditionFailure("merging accumulators of different kinds")
         }
         return added
     }
