@@ -51,6 +51,7 @@ tsan: deps
 	  --filter 'StoreConcurrencyTests|StoreStressTests|StoreFaultTests|StoreParallelNormalizeTests|JournalWriterTests|SegmentRoundTripTests'
 
 # libFuzzer over the JSON normalizer and the segment reader, FUZZ_SECONDS each (seed corpus from the tests).
+# -DFUZZING makes the segment reader accept any stored checksum, so that mutations reach the decoders.
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 fuzz: deps
