@@ -58,6 +58,7 @@ public final class Collector: Service, Sendable {
     public func makeApplication() -> some ApplicationProtocol {
         let logger = self.logger
         let onServerRunning = self.onServerRunning
+        let metrics = self.metrics
         let bodyTimeout = TimeAmount.nanoseconds(Int64(configuration.requestBodyTimeout / .nanoseconds(1)))
         let guardLimits = ConnectionGuard.Limits(
             bodyTimeout: bodyTimeout,
@@ -72,7 +73,11 @@ public final class Collector: Service, Sendable {
                 configuration: .init(
                     // One guard per connection: slow bodies, the rest of refused bodies, and
                     // malformed heads (ConnectionGuard.swift).
-                    additionalChannelHandlers: [ConnectionGuard(limits: guardLimits)],
+                    additionalChannelHandlers: [
+                        ConnectionGuard(limits: guardLimits) { [metrics] status in
+                            metrics.request(route: "connection", status: status)
+                        }
+                    ],
                     idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1)))
                 )
             ),

@@ -65,8 +65,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var closing = false
     private var timer: Scheduled<Void>?
 
-    init(limits: Limits) {
+    /// Told the status of each answer this handler writes itself (408, 431, 400), for metrics.
+    private let answered: @Sendable (Int) -> Void
+
+    init(limits: Limits, answered: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.limits = limits
+        self.answered = answered
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -200,6 +204,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        answered(status.code)
         close(context)
     }
 

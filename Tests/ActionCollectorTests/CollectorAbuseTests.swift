@@ -224,6 +224,13 @@ struct CollectorAbuseTests {
             }
             #expect(try h.actions("fine").count == 1)
             #expect(try h.actions("abuser").isEmpty)
+            // The guard's answers are counted like the routes' (route "connection").
+            let metrics = try await h.request(.GET, "/metrics").body
+            let line = #"actionstore_http_requests_total{route="connection",status="431"} 3"#
+            #expect(
+                metrics.contains(line + "\n"),
+                "\(metrics.split(separator: "\n").filter { $0.contains("connection") })"
+            )
         }
     }
 
