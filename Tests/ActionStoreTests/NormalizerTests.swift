@@ -211,6 +211,36 @@ private func error(_ json: String) -> ActionStoreError? {
         #expect((try? outcomes[3].get().action.metadata.count) == 1)
     }
 
+    /// An action over the byte limit made of many tiny keys is rejected by its size (the message
+    /// names the whole size), its neighbour in the batch is kept, and the syntax after the point
+    /// where it went over is still checked (the rest is read, only not kept).
+    @Test func oversizedActionOfManyKeysIsRejectedAndItsNeighbourKept() throws {
+        var limits = NormalizeLimits()
+        limits.actionBytesMax = 4_096
+        limits.pathsPerApplicationMax = .max
+        let keys = (0..<2_000).map { #""k\#($0)":{"x":\#($0)}"# }.joined(separator: ",")
+        let big = #"{"action_name":"big","metadata":{"# + keys + "}}"
+        var bytes = Array(("[" + big + #",{"action_name":"small","metadata":{"k0":{"x":1}}}]"#).utf8)
+        let outcomes = try bytes.withUnsafeMutableBufferPointer {
+            try ActionNormalizer(limits: limits).normalizeDocument(UnsafeBufferPointer($0), receivedAt: now)
+        }
+        #expect(outcomes.count == 2)
+        guard case .failure(let e) = outcomes[0] else {
+            Issue.record("oversized action accepted")
+            return
+        }
+        #expect(e.code == .limitExceeded)
+        #expect(e.message.contains("action is \(big.utf8.count) bytes, more than the limit of 4096 bytes"), "\(e)")
+        #expect((try? outcomes[1].get().action.metadata.count) == 1)
+        // Past the limit the input is still parsed: a syntax error there fails the document.
+        var broken = Array(("[" + big.dropLast(2) + #",}}]"#).utf8)
+        #expect(throws: ActionStoreError.self) {
+            try broken.withUnsafeMutableBufferPointer {
+                try ActionNormalizer(limits: limits).normalizeDocument(UnsafeBufferPointer($0), receivedAt: now)
+            }
+        }
+    }
+
     @Test func syntaxErrorsNameTheOffset() {
         let cases: [(String, String)] = [
             (#"{"action_name":"a",}"#, "expected a string key, found '}' at byte offset 19"),

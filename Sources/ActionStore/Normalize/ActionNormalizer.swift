@@ -122,6 +122,8 @@ public struct ActionNormalizer: Sendable {
         r.skipWhitespace()
         let start = r.pos
         var state = ObjectState()
+        state.start = start
+        state.bytesMax = limits.actionBytesMax
         var key: [UInt8] = []
         if try r.beginObject() {
             repeat {
@@ -202,6 +204,22 @@ public struct ActionNormalizer: Sendable {
         var problem: ActionStoreError?
         var path: [UInt8] = []
         var key: [UInt8] = []
+        /// Where the action starts in the input, and the most bytes it may take.
+        var start = 0
+        var bytesMax = Int.max
+        /// Past `bytesMax`: the action is rejected for its size, so its metadata is read (to find
+        /// its end) but no longer kept: a million tiny keys cost no million leaves.
+        var oversized = false
+
+        /// Whether the reader has gone past the action's byte limit; drops what was kept if so.
+        mutating func checkSize(_ pos: Int) -> Bool {
+            if oversized { return true }
+            guard pos - start > bytesMax else { return false }
+            oversized = true
+            leaves = []
+            uses = []
+            return true
+        }
 
         mutating func fail(_ code: ActionStoreError.Code, _ message: String) {
             if problem == nil { problem = ActionStoreError(code, message) }
@@ -376,7 +394,9 @@ public struct ActionNormalizer: Sendable {
             switch c {
             case 0x7B:
                 guard depth + 1 <= limits.depthMax else { throw r.error("nesting deeper than \(limits.depthMax)") }
-                state.uses.append(.init(path: String(decoding: state.path, as: UTF8.self), type: .object))
+                if !state.checkSize(r.pos) {
+                    state.uses.append(.init(path: String(decoding: state.path, as: UTF8.self), type: .object))
+                }
                 try flatten(&r, &state, depth: depth + 1)
                 continue
             case 0x5B:
@@ -393,6 +413,7 @@ public struct ActionNormalizer: Sendable {
             default:
                 throw r.error("unexpected \(r.describe(c)), expected a value")
             }
+            if state.checkSize(r.pos) { continue }
             let path = String(decoding: state.path, as: UTF8.self)
             state.uses.append(.init(path: path, type: value.fieldType))
             state.leaves.append((path, value, state.leaves.count))
