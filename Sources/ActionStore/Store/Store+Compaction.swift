@@ -198,23 +198,9 @@ extension Store {
         let file = SegmentFileNames.name(number)
         let dir = directory + "/apps/" + ApplicationDirectory.name(app) + "/" + partition
         let outRel = Store.segmentPath(app: app, partition: partition, file: file)
-        var segOptions = options.segment
-        segOptions.sync = true
-        let info = try SegmentWriter.write(
-            actions: merged,
-            to: dir + "/" + file,
-            options: segOptions,
-            io: options.fileIO
-        )
-        precondition(info.rows == rowsIn, "merged segment lost rows")
-        limiter.consume(Int64(info.bytes))
-        let entry = Manifest.SegmentEntry(
-            file: file,
-            rows: info.rows,
-            bytes: Int64(info.bytes),
-            minTime: info.minTime,
-            maxTime: info.maxTime
-        )
+        let entry = try writeSegment(merged, directory: dir, file: file)
+        precondition(entry.rows == rowsIn, "merged segment lost rows")
+        limiter.consume(entry.bytes)
 
         // 3. Swap the manifest.
         try manifestLock.withLock { _ in
@@ -250,7 +236,7 @@ extension Store {
         report.segmentsOut += 1
         report.rows += rowsIn
         report.bytesRead += job.inputs.reduce(0) { $0 + $1.bytes }
-        report.bytesWritten += Int64(info.bytes)
+        report.bytesWritten += entry.bytes
     }
 
     /// Drops the partitions that ended more than their application's maximum age ago (wall

@@ -49,26 +49,10 @@ extension Store {
                     let dir =
                         directory + "/apps/" + ApplicationDirectory.name(table.application) + "/" + table.partition
                     try FileSystem.makeDirectoryDurably(dir, io: options.fileIO)
-                    var rows = table.rows
-                    rows.sortByTime()
-                    var segOptions = options.segment
-                    segOptions.sync = true
-                    let info = try SegmentWriter.write(
-                        actions: rows,
-                        to: dir + "/" + file,
-                        options: segOptions,
-                        io: options.fileIO
-                    )
                     written.append(
                         (
                             table.application, table.partition,
-                            Manifest.SegmentEntry(
-                                file: file,
-                                rows: info.rows,
-                                bytes: Int64(info.bytes),
-                                minTime: info.minTime,
-                                maxTime: info.maxTime
-                            ),
+                            try writeSegment(table.rows, directory: dir, file: file),
                             Store.segmentPath(app: table.application, partition: table.partition, file: file)
                         )
                     )
@@ -125,6 +109,27 @@ extension Store {
         }
     }
 
+    /// Writes `actions` as the segment `directory/file`, durably (fsynced, renamed into place,
+    /// directory fsynced) through the store's file layer, and returns its manifest entry. Used by
+    /// flushes and by compaction.
+    func writeSegment(_ actions: [Action], directory dir: String, file: String) throws -> Manifest.SegmentEntry {
+        var segOptions = options.segment
+        segOptions.sync = true
+        let info = try SegmentWriter.write(
+            actions: actions,
+            to: dir + "/" + file,
+            options: segOptions,
+            io: options.fileIO
+        )
+        return Manifest.SegmentEntry(
+            file: file,
+            rows: info.rows,
+            bytes: Int64(info.bytes),
+            minTime: info.minTime,
+            maxTime: info.maxTime
+        )
+    }
+
     /// Checks once a second whether the oldest row in memory has passed `memtableAgeMax`.
     func scheduleAgeCheck() {
         flushQueue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in
@@ -147,18 +152,4 @@ extension Store {
 /// Segment file names: `<20-digit number>.seg`, unique in the store and ordered by creation.
 enum SegmentFileNames {
     static func name(_ n: UInt64) -> String { String(n).leftPadded(20) + ".seg" }
-}
-
-extension [Action] {
-    /// Sorts by time, keeping arrival order among equal times.
-    mutating func sortByTime() {
-        var sorted = true
-        for i in 1..<Swift.max(count, 1) where self[i].time < self[i - 1].time {
-            sorted = false
-            break
-        }
-        if sorted { return }
-        let order = indices.sorted { (self[$0].time, $0) < (self[$1].time, $1) }
-        self = order.map { self[$0] }
-    }
 }
