@@ -29,31 +29,10 @@ public func fuzzSegment(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-#if FUZZING
-// SwiftPM links executables with `main` renamed to `<Target>_main`, so libFuzzer's own main is not
-// used: this main hands control to libFuzzer's driver instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-#endif
-
 @main
 struct Main {
     static func main() throws {
-        #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzSegment(data, size) })
-        #else
-        for path in CommandLine.arguments.dropFirst() {
-            let bytes = try FuzzFiles.read(path)
-            _ = bytes.withUnsafeBufferPointer { fuzzSegment($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            print("ok \(path)")
-        }
+        try FuzzFiles.run(fuzzSegment)
         unlink(scratch)
-        #endif
     }
 }
