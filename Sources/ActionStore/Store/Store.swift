@@ -305,9 +305,9 @@ public final class Store: Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         var shouldFlush = false
         let out: (AppendResult, JournalWriter.Ticket?) = try state.withLock { s in
-            // A failed flush, or a journal write or sync that failed: nothing more can be made
-            // durable until the store is reopened (the journal's error is sticky too).
-            if let e = s.backgroundError ?? journal.failure {
+            // A failed flush: nothing more can be made durable until the store is reopened. (A
+            // failed journal write or sync is sticky in the journal: its enqueue throws it below.)
+            if let e = s.backgroundError {
                 throw ActionStoreError(.closed, "writes are stopped after a background failure: \(e.message)")
             }
             if s.closed { throw ActionStoreError(.closed, "the store at \(directory) is closed") }
@@ -368,6 +368,9 @@ public final class Store: Sendable {
             let ticket: JournalWriter.Ticket
             do { ticket = try journal.enqueue(payload, type: .batch) } catch {
                 ids.removeLast(idsInserted)
+                if let f = journal.failure {
+                    throw ActionStoreError(.closed, "writes are stopped after a background failure: \(f.message)")
+                }
                 throw error
             }
             if dedupeOn { ids.evict(window: dedupeWindowMicros, cap: options.dedupeIdsPerApplicationMax) }
