@@ -39,14 +39,10 @@ import Testing
 
                 // Files the manifest on disk does not name: the kill hit between writing a segment
                 // and swapping the manifest, or between the swap and unlinking the inputs.
-                if let m = try Manifest.load(directory: dir) {
-                    var named = Set<String>()
-                    for (app, e) in m.applications {
-                        for (p, segs) in e.partitions {
-                            for seg in segs { named.insert(Store.segmentPath(app: app, partition: p, file: seg.file)) }
-                        }
-                    }
-                    if !segmentFilesOnDisk(dir).subtracting(named).isEmpty { roundsWithOrphans += 1 }
+                if let m = try Manifest.load(StoreFiles(dir)),
+                    !segmentFilesOnDisk(dir).subtracting(m.segmentPaths).isEmpty
+                {
+                    roundsWithOrphans += 1
                 }
                 let store = try Store.open(at: dir, options: options)
                 let seen = try storedIds(store, "crash")

@@ -55,29 +55,10 @@ func storedIds(_ store: Store, _ app: String = "app") throws -> [String: Int] {
 }
 
 /// The segment files on disk, relative to the store.
-func segmentFilesOnDisk(_ dir: String) -> Set<String> {
-    var out = Set<String>()
-    let apps = dir + "/apps"
-    for a in (try? FileManager.default.contentsOfDirectory(atPath: apps)) ?? [] {
-        for p in (try? FileManager.default.contentsOfDirectory(atPath: apps + "/" + a)) ?? [] {
-            for f in (try? FileManager.default.contentsOfDirectory(atPath: apps + "/" + a + "/" + p)) ?? [] {
-                out.insert("apps/" + a + "/" + p + "/" + f)
-            }
-        }
-    }
-    return out
-}
+func segmentFilesOnDisk(_ dir: String) -> Set<String> { Set(StoreFiles(dir).filesUnderApps()) }
 
 func segmentFilesInManifest(_ store: Store) -> Set<String> {
-    store.state.withLock { s in
-        var out = Set<String>()
-        for (app, e) in s.manifest.applications {
-            for (p, segs) in e.partitions {
-                for seg in segs { out.insert(Store.segmentPath(app: app, partition: p, file: seg.file)) }
-            }
-        }
-        return out
-    }
+    store.state.withLock { $0.manifest.segmentPaths }
 }
 
 /// Appends `batches` batches of `size` actions, flushing after each: many small segments.

@@ -99,7 +99,7 @@ import Darwin
                         + "\(Int(Double(stats.bytes) / elapsed / 1e6)) MB/s, "
                         + "last fsync \(stats.lastFsyncLatency)"
                 )
-                for n in try JournalFileNames.list(dir.path) { unlink(dir.file(n)) }
+                for n in try StoreFiles.journalNumbers(in: dir.path) { unlink(dir.file(n)) }
             }
         }
         // Raw-I/O baseline: one thread, write(2) + fdatasync(2) per payload, no journal.
@@ -141,7 +141,7 @@ import Darwin
             records += 1
         }
         try writer.close()
-        let files = try JournalFileNames.list(dir.path).count
+        let files = try StoreFiles.journalNumbers(in: dir.path).count
 
         let clock = ContinuousClock()
         var checksum: UInt64 = 0

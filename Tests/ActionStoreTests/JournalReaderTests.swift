@@ -66,7 +66,7 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         var rng = SeededRNG("JournalReader.framing")
         let payloads = (0..<600).map { _ in rng.bytes(Int.random(in: 0...700, using: &rng)) }
         let tickets = try writeJournal(dir, payloads, fileBytesMax: 8 << 10)
-        let files = try JournalFileNames.list(dir.path)
+        let files = try StoreFiles.journalNumbers(in: dir.path)
         #expect(files.count > 10)
         #expect(files == Array(1...UInt64(files.count)))
         for n in files.dropLast() {
@@ -283,7 +283,7 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
         let dir = TempDir()
         defer { dir.remove() }
         _ = try writeJournal(dir, [[1], [2], [3]], fileBytesMax: 40)
-        #expect(try JournalFileNames.list(dir.path) == [1, 2, 3])
+        #expect(try StoreFiles.journalNumbers(in: dir.path) == [1, 2, 3])
         unlink(dir.file(2))
         let e = replayCorruption(dir)
         #expect(e?.message.contains("missing") == true)

@@ -49,10 +49,10 @@ struct TempDir {
         path = String(cString: p!)
     }
 
-    func file(_ n: UInt64) -> String { JournalFileNames.path(path, n) }
+    func file(_ n: UInt64) -> String { StoreFiles.journalFile(path, n) }
 
     func remove() {
-        for n in (try? JournalFileNames.list(path)) ?? [] { unlink(file(n)) }
+        for n in (try? StoreFiles.journalNumbers(in: path)) ?? [] { unlink(file(n)) }
         rmdir(path)
     }
 }

@@ -210,14 +210,14 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
         #expect(try writer.rollFile() == 3)
         let c = try writer.enqueue([3], type: .batch)
         try writer.waitDurable(c)
-        #expect(try JournalFileNames.list(dir.path) == [1, 2, 3])
+        #expect(try StoreFiles.journalNumbers(in: dir.path) == [1, 2, 3])
         // Replay from the roll point sees exactly what followed it.
         #expect(try replayAll(dir, from: JournalPosition(fileNumber: 2, offset: 0)).0.map(\.payload) == [[2], [3]])
 
         try writer.deleteFiles(before: 3)
-        #expect(try JournalFileNames.list(dir.path) == [3])
+        #expect(try StoreFiles.journalNumbers(in: dir.path) == [3])
         try writer.deleteFiles(before: 99)  // never the open file
-        #expect(try JournalFileNames.list(dir.path) == [3])
+        #expect(try StoreFiles.journalNumbers(in: dir.path) == [3])
         try writer.close()
         #expect(try replayAll(dir, from: JournalPosition(fileNumber: 3, offset: 0)).0.map(\.payload) == [[3]])
     }
@@ -445,7 +445,7 @@ func expectIOError(_ body: () throws -> Void, _ fragments: [String], sourceLocat
 
         func crashCopy(from dir: TempDir, to copy: TempDir, rng: inout SeededRNG) {
             let synced = state.withLock { $0.synced }
-            for n in (try? JournalFileNames.list(dir.path)) ?? [] {
+            for n in (try? StoreFiles.journalNumbers(in: dir.path)) ?? [] {
                 let bytes = Bytes.read(dir.file(n))
                 let durable = min(synced[dir.file(n)] ?? 0, bytes.count)
                 let extra = Int.random(in: 0...(bytes.count - durable), using: &rng)

@@ -37,7 +37,7 @@ private func batch(day: Int, count: Int) -> [UInt8] {
             }
             #expect(try Store.verify(at: dir).isClean)
             // Damage the time column of the day-2 segment.
-            let seg = Store.segmentFilesOnDisk(dir).first { $0.contains("2026-05-02") }!
+            let seg = StoreFiles(dir).filesUnderApps().first { $0.contains("2026-05-02") }!
             let path = dir + "/" + seg
             let info = try SegmentReader(path: path).columnInfo("time")!
             try flipByte(path, at: info.blocks[0].region.offset + 2)

@@ -25,7 +25,7 @@ public struct JournalPosition: Sendable, Hashable, Comparable, CustomStringConve
         (a.fileNumber, a.offset) < (b.fileNumber, b.offset)
     }
 
-    public var description: String { "\(JournalFileNames.name(fileNumber)) offset \(offset)" }
+    public var description: String { "\(StoreFiles.journalFileName(fileNumber)) offset \(offset)" }
 }
 
 /// The kind of a journal record: a byte stored in each record header.

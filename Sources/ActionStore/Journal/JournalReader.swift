@@ -65,7 +65,7 @@ public struct JournalReader: Sendable {
         skipDamaged: Bool = false,
         _ body: (RecordType, UnsafeRawBufferPointer, JournalPosition) throws -> Void
     ) throws -> ReplayResult {
-        let files = try JournalFileNames.list(directory).filter { $0 >= start.fileNumber }
+        let files = try StoreFiles.journalNumbers(in: directory).filter { $0 >= start.fileNumber }
         var result = ReplayResult(validEnd: JournalPosition(fileNumber: start.fileNumber, offset: 0))
         guard let lastFile = files.last else { return result }
 
@@ -75,14 +75,14 @@ public struct JournalReader: Sendable {
         for n in files {
             if n != expected {
                 let missing =
-                    "journal files \(JournalFileNames.name(expected))..<\(JournalFileNames.name(n)) are missing "
+                    "journal files \(StoreFiles.journalFileName(expected))..<\(StoreFiles.journalFileName(n)) are missing "
                     + "from \(directory)"
                 guard skipDamaged else { throw ActionStoreError(.corruption, missing) }
                 result.damagedSkipped += 1
                 result.notes.append("skipped: " + missing)
             }
             expected = n + 1
-            let path = JournalFileNames.path(directory, n)
+            let path = StoreFiles.journalFile(directory, n)
             let bytes = try buffer.read(path)
             let startOffset = n == start.fileNumber ? start.offset : 0
             guard startOffset <= UInt64(bytes.count) else {

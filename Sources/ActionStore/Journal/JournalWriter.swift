@@ -16,7 +16,7 @@ import Darwin
 /// may have dropped the dirty pages and cleared the error, so a retry that "succeeds" proves
 /// nothing (the PostgreSQL fsync problem, 2018); only recovery by re-reading the journal is safe.
 ///
-/// Files are `journal-<16 digits>.log` (``JournalFileNames``), rolled when the next record would
+/// Files are `journal-<16 digits>.log` (`StoreFiles.journalFileName`), rolled when the next record would
 /// take a file past ``Configuration/fileBytesMax``. Before a new file is created the previous one
 /// is synced, whatever the policy, so only the last file can have a torn tail.
 public final class JournalWriter: Sendable {
@@ -365,8 +365,8 @@ extension JournalWriter {
         func deleteFiles(before fileNumber: UInt64) throws {
             let limit = lock.withLock { min(fileNumber, state.openFileNumber, state.tail.fileNumber) }
             var removed = false
-            for n in try JournalFileNames.list(directory) where n < limit {
-                let path = JournalFileNames.path(directory, n)
+            for n in try StoreFiles.journalNumbers(in: directory) where n < limit {
+                let path = StoreFiles.journalFile(directory, n)
                 let r = io.unlink(path)
                 guard r == 0 else { throw ActionStoreError(.io, "cannot delete \(path): \(errnoText(-r))") }
                 removed = true
@@ -505,7 +505,7 @@ extension JournalWriter {
             _ = io.close(fd)
         }
 
-        private var currentPath: String { JournalFileNames.path(directory, fileNumber) }
+        private var currentPath: String { StoreFiles.journalFile(directory, fileNumber) }
 
         private func writeAll(_ bytes: [UInt8]) throws {
             try bytes.withUnsafeBytes { raw in
@@ -553,7 +553,7 @@ extension JournalWriter {
         /// Creates file `fileNumber` (which must not exist), writes and syncs its header, and
         /// syncs the directory, so that a later file never exists without this one's header.
         static func createFile(directory: String, fileNumber: UInt64, io: FileIO) throws -> Int32 {
-            let path = JournalFileNames.path(directory, fileNumber)
+            let path = StoreFiles.journalFile(directory, fileNumber)
             let fd = io.open(path, O_WRONLY | O_CREAT | O_EXCL)
             guard fd >= 0 else { throw ActionStoreError(.io, "cannot create \(path): \(errnoText(-fd))") }
             do {
@@ -594,13 +594,13 @@ extension JournalWriter {
             if mkdir(directory, 0o755) != 0 && errno != EEXIST {
                 throw ActionStoreError(.io, "cannot create journal directory \(directory): \(errnoText(errno))")
             }
-            let files = try JournalFileNames.list(directory)
+            let files = try StoreFiles.journalNumbers(in: directory)
             let end: JournalPosition
             if let recoveredEnd {
                 if let beyond = files.last, beyond > recoveredEnd.fileNumber {
                     throw ActionStoreError(
                         .corruption,
-                        "journal file \(JournalFileNames.path(directory, beyond)) lies past the recovered end "
+                        "journal file \(StoreFiles.journalFile(directory, beyond)) lies past the recovered end "
                             + "\(recoveredEnd); replay it or remove it"
                     )
                 }
@@ -616,7 +616,7 @@ extension JournalWriter {
 
             var opened: Opened
             if files.contains(end.fileNumber) {
-                let path = JournalFileNames.path(directory, end.fileNumber)
+                let path = StoreFiles.journalFile(directory, end.fileNumber)
                 let fd = io.open(path, O_WRONLY)
                 guard fd >= 0 else { throw ActionStoreError(.io, "cannot open \(path): \(errnoText(-fd))") }
                 opened = Opened(fileNumber: end.fileNumber, fd: fd, offset: end.offset)

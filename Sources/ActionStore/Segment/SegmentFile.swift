@@ -24,7 +24,7 @@ final class SegmentFileWriter {
     init(path: String, io: FileIO = .posix) throws {
         self.path = path
         self.io = io
-        tempPath = "\(path).tmp-\(getpid())"
+        tempPath = StoreFiles.temporary(for: path)
         fd = io.open(tempPath, O_WRONLY | O_CREAT | O_TRUNC)
         guard fd >= 0 else { throw ActionStoreError(.io, "\(tempPath): open failed: \(errnoText(-fd))") }
         buffer.reserveCapacity(1 << 20)

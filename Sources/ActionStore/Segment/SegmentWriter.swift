@@ -60,7 +60,7 @@ public struct SegmentInfo: Sendable, Hashable {
 public enum SegmentWriter {
     /// Writes `actions` as one segment at `path`.
     ///
-    /// Rows are sorted by time (stably). The file is written at `path.tmp-PID`, fsynced, renamed to
+    /// Rows are sorted by time (stably). The file is written at `path.tmp`, fsynced, renamed to
     /// `path` and the directory fsynced (unless `options.sync` is false), so `path` either does not
     /// exist or is complete; the caller then records it in its manifest.
     ///

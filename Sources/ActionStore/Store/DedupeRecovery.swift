@@ -26,7 +26,7 @@ extension Store {
             var entries: [DedupeTable.Entry] = []
             for (partition, segs) in parts.sorted(by: { $0.key < $1.key }) {
                 for e in segs where e.rows > 0 && e.maxTime >= cutoff {
-                    let rel = segmentPath(app: app, partition: partition, file: e.file)
+                    let rel = StoreFiles.segmentRelative(application: app, partition: partition, file: e.file)
                     guard case .success(let reader) = readers[rel] else { continue }
                     do {
                         guard let column = try reader.column(FixedField.transactionId.name),

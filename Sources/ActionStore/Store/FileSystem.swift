@@ -71,7 +71,7 @@ enum FileSystem {
     /// On failure `path` keeps its old content (or, after a failed directory fsync only, the new
     /// content under a name that may not survive a power loss) and the temporary file is removed.
     static func writeAtomically(_ bytes: [UInt8], to path: String, io: FileIO = .posix) throws(ActionStoreError) {
-        let tmp = path + ".tmp"
+        let tmp = StoreFiles.temporary(for: path)
         let fd = io.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
         guard fd >= 0 else { throw ActionStoreError(.io, "cannot create \(tmp): \(errnoMessage(-fd))") }
         func fail(_ what: String, _ code: Int32) -> ActionStoreError {

@@ -14,7 +14,7 @@ final class LockFile: Sendable {
     private let fd: Int32
 
     init(directory: String) throws(ActionStoreError) {
-        path = directory + "/LOCK"
+        path = StoreFiles(directory).lock
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw ActionStoreError(.io, "cannot open lock file \(path): \(String(cString: strerror(errno)))")

@@ -2,15 +2,14 @@ import CXXHash
 import Foundation
 
 /// The store's table of contents: the live segments per application and partition, each
-/// application's schema, and the journal checkpoint. Replaced atomically (write a temporary file,
-/// fsync, rename, fsync the directory) and versioned; see `docs/ARCHITECTURE.md`.
+/// application's schema, and the journal checkpoint. Changed only through a `ManifestEdit`
+/// (`Store.logAndApply`), replaced atomically (temporary file, fsync, rename, directory fsync), and
+/// versioned.
 ///
-/// On disk (`MANIFEST`): the line `ACTIONSTORE-MANIFEST 1`, one line of JSON, then the line
-/// `xxh64 <16 hex digits>`: XXH64 (seed 0) of every byte before that line.
+/// On disk (`MANIFEST`): the binary format of docs/manifest-format.md. A manifest written by the
+/// first releases (the line `ACTIONSTORE-MANIFEST 1`, a line of JSON, an `xxh64` line) still opens;
+/// the next save writes the binary format.
 struct Manifest: Codable, Sendable, Equatable {
-    static let magicLine = "ACTIONSTORE-MANIFEST 1"
-    static let fileName = "MANIFEST"
-
     var version: UInt64 = 0
     var partitioning: Partitioning = .day
     var nextSegmentNumber: UInt64 = 1
@@ -35,28 +34,160 @@ struct Manifest: Codable, Sendable, Equatable {
         var maxTime: Int64
     }
 
-    func encoded() throws(ActionStoreError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json: Data
-        do { json = try encoder.encode(self) } catch {
-            throw ActionStoreError(.io, "cannot encode the manifest: \(error)")
+    // MARK: - Format (docs/manifest-format.md)
+
+    /// `ASMANIFT`: the first 8 bytes of a manifest.
+    static let magic: [UInt8] = Array("ASMANIFT".utf8)
+    /// The format version after the magic (u32 LE). Version 1 was the JSON text format.
+    static let formatVersion: UInt32 = 2
+    /// Magic (8) + format version (4).
+    static let headerBytes = 12
+    /// The trailing XXH64.
+    static let checksumBytes = 8
+    /// The first line of a version-1 manifest.
+    static let legacyMagicLine = "ACTIONSTORE-MANIFEST 1"
+
+    static let partitioningCodes: [Partitioning] = [.hour, .day, .month]
+
+    /// The manifest's bytes: header, body, XXH64 (seed 0) of every byte before it. Maps are written
+    /// in the byte order of their keys' UTF-8, so equal manifests have equal bytes.
+    func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 256)
+        w.append(Manifest.magic)
+        w.u32(Manifest.formatVersion)
+        w.u64(version)
+        w.u8(UInt8(Manifest.partitioningCodes.firstIndex(of: partitioning)!))
+        w.u64(nextSegmentNumber)
+        w.u64(journalCheckpoint)
+        w.varint(applications.count)
+        for (id, app) in applications.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            w.string(id)
+            for map in [app.keys, app.paths] {
+                w.varint(map.count)
+                for (name, type) in map.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+                    w.string(name)
+                    w.u8(type)
+                }
+            }
+            w.varint(app.partitions.count)
+            for (key, segs) in app.partitions.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+                w.string(key)
+                w.varint(segs.count)
+                for s in segs {
+                    w.string(s.file)
+                    w.varint(s.rows)
+                    w.varint(UInt64(s.bytes))
+                    w.i64(s.minTime)
+                    w.i64(s.maxTime)
+                }
+            }
         }
-        var bytes = Array((Manifest.magicLine + "\n").utf8)
-        bytes += json
-        bytes.append(0x0A)
-        let sum = bytes.withUnsafeBytes { XXH64($0.baseAddress, $0.count, 0) }
-        bytes += Array(("xxh64 " + String(sum, radix: 16).leftPadded(16) + "\n").utf8)
-        return bytes
+        let sum = w.bytes.withUnsafeBytes { XXH64($0.baseAddress, $0.count, 0) }
+        w.u64(sum)
+        return w.bytes
     }
 
+    /// Reads a manifest of either format.
+    /// - Throws: `.corruption` naming `path`, what is wrong and the byte offset.
     static func decode(_ bytes: [UInt8], path: String) throws(ActionStoreError) -> Manifest {
-        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-        guard lines.count >= 4, String(decoding: lines[0], as: UTF8.self) == magicLine else {
+        if bytes.starts(with: Array((legacyMagicLine + "\n").utf8)) { return try decodeLegacy(bytes, path: path) }
+        guard bytes.count >= headerBytes + checksumBytes, bytes.starts(with: magic) else {
             throw ActionStoreError(
                 .corruption,
-                "\(path): not an ActionStore manifest (bad magic or version at offset 0)"
+                "\(path): not an ActionStore manifest (bad magic at offset 0, or shorter than \(headerBytes + checksumBytes) bytes)"
             )
+        }
+        do {
+            return try bytes.withUnsafeBytes { raw in
+                let bodyEnd = raw.count - checksumBytes
+                let stored = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: bodyEnd, as: UInt64.self))
+                let sum = XXH64(raw.baseAddress, bodyEnd, 0)
+                guard sum == stored else {
+                    throw ActionStoreError(.corruption, "\(path): checksum mismatch at offset \(bodyEnd)")
+                }
+                var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[..<bodyEnd]), offset: magic.count) { path }
+                let format = try r.u32()
+                guard format == formatVersion else {
+                    throw ActionStoreError(
+                        .corruption,
+                        "\(path): manifest format version \(format) at offset 8 is not supported (this build reads 1 and 2)"
+                    )
+                }
+                var m = Manifest()
+                m.version = try r.u64()
+                let p = try r.u8()
+                guard Int(p) < partitioningCodes.count else { throw r.fail("unknown partitioning code \(p)") }
+                m.partitioning = partitioningCodes[Int(p)]
+                m.nextSegmentNumber = try r.u64()
+                m.journalCheckpoint = try r.u64()
+                let apps = try r.count(max: r.remaining, "application count")
+                for _ in 0..<apps {
+                    let id = try r.string()
+                    guard m.applications[id] == nil else { throw r.fail("application \(id) listed twice") }
+                    var app = Application()
+                    app.keys = try decodeTypes(&r, "key")
+                    app.paths = try decodeTypes(&r, "path")
+                    let parts = try r.count(max: r.remaining, "partition count")
+                    for _ in 0..<parts {
+                        let key = try r.string()
+                        guard m.partitioning.range(ofKey: key) != nil else {
+                            throw r.fail("partition key \(JSONWriter.quoted(key)) is not a \(m.partitioning) key")
+                        }
+                        guard app.partitions[key] == nil else { throw r.fail("partition \(key) listed twice") }
+                        let n = try r.count(max: r.remaining, "segment count")
+                        var segs: [SegmentEntry] = []
+                        segs.reserveCapacity(n)
+                        for _ in 0..<n {
+                            let file = try r.string()
+                            guard StoreFiles.segmentNumber(fromName: file) != nil else {
+                                throw r.fail("\(JSONWriter.quoted(file)) is not a segment file name")
+                            }
+                            let rows = try r.count(max: Int.max, "row count")
+                            let size = try r.count(max: Int.max, "byte count")
+                            let minTime = try r.i64()
+                            let maxTime = try r.i64()
+                            segs.append(
+                                SegmentEntry(
+                                    file: file,
+                                    rows: rows,
+                                    bytes: Int64(size),
+                                    minTime: minTime,
+                                    maxTime: maxTime
+                                )
+                            )
+                        }
+                        app.partitions[key] = segs
+                    }
+                    m.applications[id] = app
+                }
+                guard r.isAtEnd else { throw r.fail("\(r.remaining) bytes after the last application") }
+                return m
+            }
+        } catch let e as ActionStoreError {
+            throw e
+        } catch {
+            throw ActionStoreError(.corruption, "\(path): \(error)")
+        }
+    }
+
+    private static func decodeTypes(_ r: inout ByteReader, _ what: String) throws -> [String: UInt8] {
+        let n = try r.count(max: r.remaining, "\(what) count")
+        var out: [String: UInt8] = [:]
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            let name = try r.string()
+            let t = try r.u8()
+            guard FieldType(rawValue: t) != nil else { throw r.fail("\(what) \(name) has unknown type code \(t)") }
+            out[name] = t
+        }
+        return out
+    }
+
+    /// Version 1: the magic line, one line of JSON (`Codable`), `xxh64 <16 hex digits>`.
+    private static func decodeLegacy(_ bytes: [UInt8], path: String) throws(ActionStoreError) -> Manifest {
+        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        guard lines.count >= 4 else {
+            throw ActionStoreError(.corruption, "\(path): version-1 manifest is truncated (\(bytes.count) bytes)")
         }
         let sumLine = String(decoding: lines[2], as: UTF8.self)
         let bodyCount = lines[0].count + 1 + lines[1].count + 1
@@ -65,21 +196,38 @@ struct Manifest: Codable, Sendable, Equatable {
             throw ActionStoreError(.corruption, "\(path): checksum mismatch at offset \(bodyCount)")
         }
         do {
-            return try JSONDecoder().decode(Manifest.self, from: Data(lines[1]))
+            var m = try JSONDecoder().decode(Manifest.self, from: Data(lines[1]))
+            for (id, app) in m.applications {
+                m.applications[id]?.partitions = app.partitions.filter { !$0.value.isEmpty }
+            }
+            return m
         } catch {
-            throw ActionStoreError(.corruption, "\(path): cannot decode the manifest body: \(error)")
+            throw ActionStoreError(.corruption, "\(path): cannot decode the version-1 manifest body: \(error)")
         }
     }
 
-    static func load(directory: String) throws(ActionStoreError) -> Manifest? {
-        let path = directory + "/" + fileName
-        guard FileSystem.exists(path) else { return nil }
-        return try decode(try FileSystem.readFile(path), path: path)
+    /// The manifest of the store in `files`, or nil if it has none yet.
+    static func load(_ files: StoreFiles) throws(ActionStoreError) -> Manifest? {
+        guard FileSystem.exists(files.manifest) else { return nil }
+        return try decode(try FileSystem.readFile(files.manifest), path: files.manifest)
     }
 
     /// Replaces the manifest atomically (temporary file, fsync, rename, directory fsync).
-    func save(directory: String, io: FileIO = .posix) throws(ActionStoreError) {
-        try FileSystem.writeAtomically(try encoded(), to: directory + "/" + Manifest.fileName, io: io)
+    func save(_ files: StoreFiles, io: FileIO = .posix) throws(ActionStoreError) {
+        try FileSystem.writeAtomically(encoded(), to: files.manifest, io: io)
+    }
+
+    /// Every segment the manifest names, store-relative.
+    var segmentPaths: Set<String> {
+        var live = Set<String>()
+        for (app, entry) in applications {
+            for (p, segs) in entry.partitions {
+                for s in segs {
+                    live.insert(StoreFiles.segmentRelative(application: app, partition: p, file: s.file))
+                }
+            }
+        }
+        return live
     }
 }
 
@@ -94,20 +242,5 @@ extension Schema {
             if let t = FieldType(rawValue: t) { d.paths.append(.init(name: p, type: t)) }
         }
         apply(d)
-    }
-}
-
-/// Folder names for applications: any application id maps to a safe, reversible folder name.
-enum ApplicationDirectory {
-    /// Percent-encodes every byte outside `[A-Za-z0-9_-]` (and a leading `.`).
-    static func name(_ application: String) -> String {
-        var out = ""
-        for b in application.utf8 {
-            switch b {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x5F, 0x2D: out.append(Character(Unicode.Scalar(b)))
-            default: out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
-            }
-        }
-        return out.isEmpty ? "%" : out
     }
 }

@@ -167,7 +167,9 @@ extension Store {
     ) throws {
         let app = job.application
         let partition = job.partition
-        let rels = job.inputs.map { Store.segmentPath(app: app, partition: partition, file: $0.file) }
+        let rels = job.inputs.map {
+            StoreFiles.segmentRelative(application: app, partition: partition, file: $0.file)
+        }
         let readers: [SegmentReader] = try state.withLock { s in
             try rels.map { rel in
                 switch s.readers[rel] {
@@ -185,7 +187,13 @@ extension Store {
             limiter.consume(Int64(r.fileBytes))
         }
         let rowsIn = runs.reduce(0) { $0 + $1.count }
-        precondition(rowsIn == job.inputs.reduce(0) { $0 + $1.rows }, "segment rows differ from the manifest")
+        let rowsNamed = job.inputs.reduce(0) { $0 + $1.rows }
+        guard rowsIn == rowsNamed else {
+            throw ActionStoreError(
+                .corruption,
+                "compaction inputs \(rels.joined(separator: ", ")) hold \(rowsIn) rows; the manifest says \(rowsNamed)"
+            )
+        }
         let merged = SegmentMerge.merge(runs)
         runs = []
 
@@ -195,42 +203,35 @@ extension Store {
             defer { s.manifest.nextSegmentNumber += 1 }
             return s.manifest.nextSegmentNumber
         }
-        let file = SegmentFileNames.name(number)
-        let dir = directory + "/apps/" + ApplicationDirectory.name(app) + "/" + partition
-        let outRel = Store.segmentPath(app: app, partition: partition, file: file)
+        let file = StoreFiles.segmentFileName(number)
+        let dir = files.partitionDirectory(application: app, partition: partition)
+        let outRel = StoreFiles.segmentRelative(application: app, partition: partition, file: file)
         let entry = try writeSegment(merged, directory: dir, file: file)
-        precondition(entry.rows == rowsIn, "merged segment lost rows")
+        guard entry.rows == rowsIn else {
+            throw ActionStoreError(.corruption, "\(outRel): merged segment holds \(entry.rows) rows of \(rowsIn)")
+        }
         limiter.consume(entry.bytes)
 
         // 3. Swap the manifest.
-        try manifestLock.withLock { _ in
-            guard var next = state.withLock({ s in s.closed ? nil : s.manifest }) else {
-                _ = options.fileIO.unlink(directory + "/" + outRel)
+        try manifestLock.withLock { writer in
+            guard !state.withLock({ $0.closed }) else {
+                _ = options.fileIO.unlink(files.path(outRel))
                 throw CompactionCancelled()
             }
-            var segs = next.applications[app]?.partitions[partition] ?? []
-            let inputFiles = Set(job.inputs.map(\.file))
-            // Only this queue removes segments, so the inputs are still live.
-            precondition(inputFiles.isSubset(of: segs.map(\.file)), "compaction inputs vanished from the manifest")
-            segs.removeAll { inputFiles.contains($0.file) }
-            segs.append(entry)
-            segs.sort { $0.file < $1.file }
-            next.applications[app]?.partitions[partition] = segs
-            next.version += 1
+            var edit = ManifestEdit()
+            edit.removed = job.inputs.map { .init(application: app, partition: partition, file: $0.file) }
+            edit.added = [.init(application: app, partition: partition, entry: entry)]
+            let reader = Result { () throws(ActionStoreError) in try Store.openSegment(files.path(outRel)) }
             // On failure keep every file: the rename may have happened, and then the manifest on
             // disk names the output; the next open deletes whichever side is unnamed.
-            try next.save(directory: directory, io: options.fileIO)
-            let reader = Result { () throws(ActionStoreError) in try Store.openSegment(directory + "/" + outRel) }
-            state.withLock { s in
-                s.manifest.version = next.version
-                s.manifest.applications = next.applications
+            try logAndApply(edit, &writer) { s in
                 for rel in rels { s.readers[rel] = nil }
                 s.readers[outRel] = reader
                 s.compactions += 1
             }
         }
         // 4. Unlink the inputs (snapshots holding their mappings keep reading them).
-        for rel in rels { _ = options.fileIO.unlink(directory + "/" + rel) }
+        for rel in rels { _ = options.fileIO.unlink(files.path(rel)) }
         report.jobs += 1
         report.segmentsIn += job.inputs.count
         report.segmentsOut += 1
@@ -245,35 +246,32 @@ extension Store {
     private func applyRetention(_ report: inout CompactionReport) throws {
         guard !options.retention.isEmpty || options.retentionDefault != nil else { return }
         let now = Timestamp.now()
-        try manifestLock.withLock { _ in
-            guard var next = state.withLock({ s in s.closed ? nil : s.manifest }) else { throw CompactionCancelled() }
-            var dropped: [(rel: String, dir: String)] = []
-            var partitions = 0
-            for (app, entry) in next.applications {
+        try manifestLock.withLock { writer in
+            guard let current = state.withLock({ s in s.closed ? nil : s.manifest }) else {
+                throw CompactionCancelled()
+            }
+            var edit = ManifestEdit()
+            var partitions = Set<String>()
+            for (app, entry) in current.applications {
                 guard let age = options.retention[app] ?? options.retentionDefault else { continue }
                 let (sec, atto) = age.components
                 let cutoff = now &- (sec * 1_000_000 + atto / 1_000_000_000_000)
                 for (p, segs) in entry.partitions {
                     guard let r = partitioning.range(ofKey: p), r.upperBound <= cutoff else { continue }
-                    let dir = "apps/" + ApplicationDirectory.name(app) + "/" + p
-                    for e in segs { dropped.append((Store.segmentPath(app: app, partition: p, file: e.file), dir)) }
-                    next.applications[app]?.partitions[p] = nil
-                    partitions += 1
+                    partitions.insert(StoreFiles.partitionRelative(application: app, partition: p))
+                    edit.removed += segs.map { .init(application: app, partition: p, file: $0.file) }
                 }
             }
-            guard partitions > 0 else { return }
-            next.version += 1
-            try next.save(directory: directory, io: options.fileIO)
-            state.withLock { s in
-                s.manifest.version = next.version
-                s.manifest.applications = next.applications
-                for d in dropped { s.readers[d.rel] = nil }
-                s.partitionsExpired += partitions
+            guard !partitions.isEmpty else { return }
+            let dropped = edit.removedPaths
+            try logAndApply(edit, &writer) { s in
+                for rel in dropped { s.readers[rel] = nil }
+                s.partitionsExpired += partitions.count
             }
             // Under manifestLock, so no flush is writing into a folder being removed.
-            for d in dropped { _ = options.fileIO.unlink(directory + "/" + d.rel) }
-            for dir in Set(dropped.map(\.dir)) { _ = rmdir(directory + "/" + dir) }
-            report.partitionsExpired += partitions
+            for rel in dropped { _ = options.fileIO.unlink(files.path(rel)) }
+            for dir in partitions { _ = rmdir(files.path(dir)) }
+            report.partitionsExpired += partitions.count
             report.segmentsExpired += dropped.count
         }
     }

@@ -25,7 +25,7 @@ extension Store {
     /// A crash before 3 leaves orphan segment files that the next open deletes; the journal still
     /// holds every action. A crash after 3 replays from N only.
     func flushNow() throws {
-        try manifestLock.withLock { _ in
+        try manifestLock.withLock { writer in
             let taken: (tables: [Memtable], checkpoint: UInt64, firstSegment: UInt64)? = try state.withLock { s in
                 if let e = s.backgroundError { throw e }
                 guard !s.memtables.isEmpty, !s.closed else { return nil }
@@ -43,53 +43,25 @@ extension Store {
             }
             guard let taken else { return }
             do {
-                var written: [(app: String, partition: String, entry: Manifest.SegmentEntry, rel: String)] = []
+                var edit = ManifestEdit(journalCheckpoint: taken.checkpoint)
                 for (i, table) in taken.tables.enumerated() {
-                    let file = SegmentFileNames.name(taken.firstSegment + UInt64(i))
-                    let dir =
-                        directory + "/apps/" + ApplicationDirectory.name(table.application) + "/" + table.partition
+                    let file = StoreFiles.segmentFileName(taken.firstSegment + UInt64(i))
+                    let dir = files.partitionDirectory(application: table.application, partition: table.partition)
                     try FileSystem.makeDirectoryDurably(dir, io: options.fileIO)
-                    written.append(
-                        (
-                            table.application, table.partition,
-                            try writeSegment(table.rows, directory: dir, file: file),
-                            Store.segmentPath(app: table.application, partition: table.partition, file: file)
+                    edit.added.append(
+                        .init(
+                            application: table.application,
+                            partition: table.partition,
+                            entry: try writeSegment(table.rows, directory: dir, file: file)
                         )
                     )
                 }
-                // Build the next manifest from the current one (only holders of manifestLock change it).
-                var next = state.withLock { s in
-                    var m = s.manifest
-                    for (app, schema) in s.schemas {
-                        let d = schema.asDelta
-                        m.applications[app, default: .init()].keys = Dictionary(
-                            uniqueKeysWithValues: d.keys.map { ($0.name, $0.type.rawValue) }
-                        )
-                        m.applications[app, default: .init()].paths = Dictionary(
-                            uniqueKeysWithValues: d.paths.map { ($0.name, $0.type.rawValue) }
-                        )
-                    }
-                    return m
+                // Every schema, as it is now: it covers every flushed row.
+                edit.schemas = state.withLock { $0.schemas }
+                let readers = edit.addedPaths.map { rel in
+                    (rel, Result { () throws(ActionStoreError) in try Store.openSegment(files.path(rel)) })
                 }
-                for w in written {
-                    next.applications[w.app, default: .init()].partitions[w.partition, default: []].append(w.entry)
-                }
-                next.version += 1
-                next.journalCheckpoint = taken.checkpoint
-                try next.save(directory: directory, io: options.fileIO)
-                var readers: [(String, Result<SegmentReader, ActionStoreError>)] = []
-                for w in written {
-                    readers.append(
-                        (
-                            w.rel,
-                            Result { () throws(ActionStoreError) in try Store.openSegment(directory + "/" + w.rel) }
-                        )
-                    )
-                }
-                state.withLock { s in
-                    s.manifest.version = next.version
-                    s.manifest.journalCheckpoint = next.journalCheckpoint
-                    s.manifest.applications = next.applications
+                try logAndApply(edit, &writer) { s in
                     for (rel, r) in readers { s.readers[rel] = r }
                     s.flushing = []
                     s.flushingBytes = 0
@@ -147,9 +119,4 @@ extension Store {
             self.scheduleAgeCheck()
         }
     }
-}
-
-/// Segment file names: `<20-digit number>.seg`, unique in the store and ordered by creation.
-enum SegmentFileNames {
-    static func name(_ n: UInt64) -> String { String(n).leftPadded(20) + ".seg" }
 }

@@ -26,7 +26,7 @@ extension Store {
                 guard overlaps(partition) else { continue }
                 kept.insert(partition)
                 for seg in segs {
-                    let rel = Store.segmentPath(app: application, partition: partition, file: seg.file)
+                    let rel = StoreFiles.segmentRelative(application: application, partition: partition, file: seg.file)
                     switch s.readers[rel] {
                     case .success(let r): sources.append(SegmentSource(r, partitionKey: partition))
                     case .failure(let e): damaged.append(e)

@@ -27,16 +27,17 @@ extension Store {
     public static func verify(at directory: String) throws -> VerifyReport {
         let lock = try LockFile(directory: directory)
         defer { lock.release() }
+        let files = StoreFiles(directory)
         var report = VerifyReport()
         let manifest: Manifest?
         do {
-            manifest = try Manifest.load(directory: directory)
+            manifest = try Manifest.load(files)
         } catch {
             report.problems.append(error.message)
             manifest = nil
         }
         // Journal.
-        let journalDir = directory + "/journal"
+        let journalDir = files.journalDirectory
         if FileSystem.exists(journalDir) {
             let start = JournalPosition(fileNumber: max(manifest?.journalCheckpoint ?? 0, 1), offset: 0)
             do {
@@ -62,30 +63,24 @@ extension Store {
             }
         }
         // Segments named by the manifest, then files nobody names.
-        var named = Set<String>()
-        for (app, entry) in manifest?.applications ?? [:] {
-            for (partition, segs) in entry.partitions {
-                for s in segs {
-                    let rel = segmentPath(app: app, partition: partition, file: s.file)
-                    named.insert(rel)
-                    let path = directory + "/" + rel
-                    guard FileSystem.exists(path) else {
-                        report.problems.append("\(path): named by the manifest but missing")
-                        continue
-                    }
-                    report.segments += 1
-                    report.segmentBytes += FileSystem.fileSize(path)
-                    do {
-                        try SegmentReader(path: path).verify()
-                    } catch let e as ActionStoreError {
-                        report.problems.append(e.message)
-                    } catch {
-                        report.problems.append("\(path): \(error)")
-                    }
-                }
+        let named = manifest?.segmentPaths ?? []
+        for rel in named.sorted() {
+            let path = files.path(rel)
+            guard FileSystem.exists(path) else {
+                report.problems.append("\(path): named by the manifest but missing")
+                continue
+            }
+            report.segments += 1
+            report.segmentBytes += FileSystem.fileSize(path)
+            do {
+                try SegmentReader(path: path).verify()
+            } catch let e as ActionStoreError {
+                report.problems.append(e.message)
+            } catch {
+                report.problems.append("\(path): \(error)")
             }
         }
-        for rel in segmentFilesOnDisk(directory) where !named.contains(rel) {
+        for rel in files.filesUnderApps() where !named.contains(rel) {
             report.notes.append(
                 "\(directory)/\(rel): not named by the manifest (left by a crash; the next open deletes it)"
             )
@@ -98,46 +93,32 @@ extension Store {
     /// `quarantine/journal/`, replayed without them, and flushed to segments.
     public static func repair(at directory: String, options: StoreOptions = .init()) throws -> RepairReport {
         var report = RepairReport()
+        let files = StoreFiles(directory)
         do {
             let lock = try LockFile(directory: directory)
             defer { lock.release() }
-            var manifest = try Manifest.load(directory: directory) ?? Manifest()
-            var changed = false
+            var manifest = try Manifest.load(files) ?? Manifest()
+            var edit = ManifestEdit()
             for (app, entry) in manifest.applications {
                 for (partition, segs) in entry.partitions {
-                    var kept: [Manifest.SegmentEntry] = []
                     for s in segs {
-                        let rel = segmentPath(app: app, partition: partition, file: s.file)
-                        let path = directory + "/" + rel
-                        let damaged: Bool
-                        if !FileSystem.exists(path) {
-                            damaged = true
-                        } else {
-                            do {
-                                try SegmentReader(path: path).verify()
-                                damaged = false
-                            } catch {
-                                damaged = true
-                            }
+                        let rel = StoreFiles.segmentRelative(application: app, partition: partition, file: s.file)
+                        let path = files.path(rel)
+                        let present = FileSystem.exists(path)
+                        if present, (try? SegmentReader(path: path).verify()) != nil { continue }
+                        if present {
+                            let target = files.quarantined(rel)
+                            try FileSystem.makeDirectory(FileSystem.parent(of: target))
+                            try FileSystem.move(path, target)
                         }
-                        if damaged {
-                            if FileSystem.exists(path) {
-                                let target = directory + "/quarantine/" + rel
-                                try FileSystem.makeDirectory(FileSystem.parent(of: target))
-                                try FileSystem.move(path, target)
-                            }
-                            report.quarantinedSegments.append(rel)
-                            changed = true
-                        } else {
-                            kept.append(s)
-                        }
+                        report.quarantinedSegments.append(rel)
+                        edit.removed.append(.init(application: app, partition: partition, file: s.file))
                     }
-                    manifest.applications[app]?.partitions[partition] = kept.isEmpty ? nil : kept
                 }
             }
-            if changed {
-                manifest.version += 1
-                try manifest.save(directory: directory)
+            if !edit.isEmpty {
+                try manifest.apply(edit)
+                try manifest.save(files)
             }
         }
         // The journal: open normally; if damage stops it, keep a copy and open skipping it.
@@ -145,8 +126,8 @@ extension Store {
             let store = try Store.open(at: directory, options: options)
             try store.close()
         } catch let e as ActionStoreError where e.code == .corruption {
-            let journalDir = directory + "/journal"
-            let quarantine = directory + "/quarantine/journal"
+            let journalDir = files.journalDirectory
+            let quarantine = files.quarantineJournalDirectory
             try FileSystem.makeDirectory(quarantine)
             for name in FileSystem.listDirectory(journalDir) {
                 try FileSystem.copyFile(journalDir + "/" + name, quarantine + "/" + name)
@@ -160,17 +141,5 @@ extension Store {
             try store.close()
         }
         return report
-    }
-
-    static func segmentFilesOnDisk(_ directory: String) -> [String] {
-        var out: [String] = []
-        for app in FileSystem.listDirectory(directory + "/apps") {
-            for p in FileSystem.listDirectory(directory + "/apps/" + app) {
-                for f in FileSystem.listDirectory(directory + "/apps/" + app + "/" + p) {
-                    out.append("apps/" + app + "/" + p + "/" + f)
-                }
-            }
-        }
-        return out
     }
 }

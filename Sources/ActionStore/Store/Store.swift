@@ -19,6 +19,8 @@ import Logging
 public final class Store: Sendable {
     // Constant after init.
     public let directory: String
+    /// The names of every file in `directory`.
+    let files: StoreFiles
     public let options: StoreOptions
     let partitioning: Partitioning
     let journal: JournalWriter
@@ -30,9 +32,9 @@ public final class Store: Sendable {
     let compactionPolicy: CompactionPolicy
     /// `options.dedupeWindow` in microseconds; 0 when deduplication is off.
     let dedupeWindowMicros: Int64
-    /// The value is unused: a `Locked` must not hold a zero-sized value (see `Locked`); `Locked(())`
-    /// here made Thread Sanitizer report a race whenever a flush overlapped a merge job.
-    let manifestLock = Locked(0)
+    /// Serializes manifest replacements (`logAndApply` takes its `ManifestWriter`). Not `Locked(())`:
+    /// a zero-sized value made Thread Sanitizer report a race whenever a flush overlapped a merge job.
+    let manifestLock = Locked(ManifestWriter())
     /// Serializes `close()` calls (an Int, not `()`: see `Locked`).
     let closeLock = Locked(0)
     let logger = Logger(label: "actionstore.store")
@@ -87,10 +89,12 @@ public final class Store: Sendable {
 
     private init(directory: String, options: StoreOptions) throws {
         self.directory = directory
+        let files = StoreFiles(directory)
+        self.files = files
         self.options = options
         try FileSystem.makeDirectory(directory)
         lockFile = try LockFile(directory: directory)
-        var manifest = try Manifest.load(directory: directory) ?? Manifest()
+        var manifest = try Manifest.load(files) ?? Manifest()
         if manifest.version == 0 {
             manifest.partitioning = options.partitioning
         }
@@ -104,10 +108,10 @@ public final class Store: Sendable {
 
         var st = State(manifest: manifest)
         for (app, entry) in manifest.applications { st.schemas[app] = Schema(manifest: entry) }
-        Store.removeOrphans(directory: directory, manifest: manifest)
+        Store.removeOrphans(files, manifest: manifest)
 
         // Replay the journal into the memtables.
-        let journalDir = directory + "/journal"
+        let journalDir = files.journalDirectory
         try FileSystem.makeDirectory(journalDir)
         let reader = JournalReader(directory: journalDir)
         let part = manifest.partitioning
@@ -144,15 +148,8 @@ public final class Store: Sendable {
             io: options.fileIO
         )
 
-        for (app, entry) in manifest.applications {
-            for (partition, segs) in entry.partitions {
-                for s in segs {
-                    let rel = Store.segmentPath(app: app, partition: partition, file: s.file)
-                    st.readers[rel] = Result { () throws(ActionStoreError) in
-                        try Store.openSegment(directory + "/" + rel)
-                    }
-                }
-            }
+        for rel in manifest.segmentPaths {
+            st.readers[rel] = Result { () throws(ActionStoreError) in try Store.openSegment(files.path(rel)) }
         }
         if dedupeOn {
             st.dedupe = Store.rebuildDedupe(
@@ -445,13 +442,13 @@ public final class Store: Sendable {
                 )
             ].memtableRows += rows
         }
-        let journalDir = directory + "/journal"
-        let files = (try? JournalFileNames.list(journalDir)) ?? []
+        let journalDir = files.journalDirectory
+        let journalFiles = (try? StoreFiles.journalNumbers(in: journalDir)) ?? []
         var stats = StoreStats(
             partitions: parts.values.sorted { ($0.application, $0.partition) < ($1.application, $1.partition) },
             applications: applications,
-            journalFiles: files.count,
-            journalBytes: files.reduce(0) { $0 + FileSystem.fileSize(JournalFileNames.path(journalDir, $1)) },
+            journalFiles: journalFiles.count,
+            journalBytes: journalFiles.reduce(0) { $0 + FileSystem.fileSize(StoreFiles.journalFile(journalDir, $1)) },
             journal: journal.stats,
             damagedJournalRecordsSkipped: damagedSkipped,
             backgroundError: (error ?? journal.failure)?.description
@@ -466,10 +463,6 @@ public final class Store: Sendable {
 
     // MARK: - Files
 
-    static func segmentPath(app: String, partition: String, file: String) -> String {
-        "apps/" + ApplicationDirectory.name(app) + "/" + partition + "/" + file
-    }
-
     static func openSegment(_ path: String) throws(ActionStoreError) -> SegmentReader {
         do { return try SegmentReader(path: path) } catch let e as ActionStoreError { throw e } catch {
             throw ActionStoreError(.io, "cannot open segment \(path): \(error)")
@@ -478,22 +471,9 @@ public final class Store: Sendable {
 
     /// Deletes segment files the manifest does not name (left by a crash between writing a
     /// segment and installing the manifest) and temporary files.
-    static func removeOrphans(directory: String, manifest: Manifest) {
-        var live = Set<String>()
-        for (app, entry) in manifest.applications {
-            for (p, segs) in entry.partitions {
-                for s in segs { live.insert(segmentPath(app: app, partition: p, file: s.file)) }
-            }
-        }
-        let apps = directory + "/apps"
-        for appDir in FileSystem.listDirectory(apps) {
-            for p in FileSystem.listDirectory(apps + "/" + appDir) {
-                for f in FileSystem.listDirectory(apps + "/" + appDir + "/" + p) {
-                    let rel = "apps/" + appDir + "/" + p + "/" + f
-                    if !live.contains(rel) { FileSystem.remove(directory + "/" + rel) }
-                }
-            }
-        }
-        FileSystem.remove(directory + "/" + Manifest.fileName + ".tmp")
+    static func removeOrphans(_ files: StoreFiles, manifest: Manifest) {
+        let live = manifest.segmentPaths
+        for rel in files.filesUnderApps() where !live.contains(rel) { FileSystem.remove(files.path(rel)) }
+        FileSystem.remove(StoreFiles.temporary(for: files.manifest))
     }
 }
