@@ -24,16 +24,6 @@ private func sampleManifest() -> Manifest {
     return m
 }
 
-/// The version-1 text format, as the first releases wrote it.
-private func legacyBytes(_ m: Manifest) throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    var bytes = Array((Manifest.legacyMagicLine + "\n").utf8) + Array(try encoder.encode(m)) + [0x0A]
-    let sum = bytes.withUnsafeBytes { XXH64($0.baseAddress, $0.count, 0) }
-    bytes += Array(("xxh64 " + String(sum, radix: 16).leftPadded(16) + "\n").utf8)
-    return bytes
-}
-
 @Suite struct ManifestTests {
     @Test func roundTripIsByteExact() throws {
         let m = sampleManifest()
@@ -60,7 +50,7 @@ private func legacyBytes(_ m: Manifest) throws -> [UInt8] {
 
     @Test func legacyTextManifestDecodes() throws {
         let m = sampleManifest()
-        #expect(try Manifest.decode(legacyBytes(m), path: "MANIFEST") == m)
+        #expect(try Manifest.decode(legacyManifestBytes(m), path: "MANIFEST") == m)
     }
 
     @Test func everyFlippedByteIsCaught() throws {
@@ -147,7 +137,7 @@ private func legacyBytes(_ m: Manifest) throws -> [UInt8] {
             // Rewrite the manifest as the first releases did.
             let files = StoreFiles(dir)
             let m = try #require(try Manifest.load(files))
-            try Data(legacyBytes(m)).write(to: URL(fileURLWithPath: files.manifest))
+            try Data(legacyManifestBytes(m)).write(to: URL(fileURLWithPath: files.manifest))
             do {
                 let store = try Store.open(at: dir)
                 let r = try store.query(application: "prod", Query.parse(json: #"{"metrics":["count"]}"#))
