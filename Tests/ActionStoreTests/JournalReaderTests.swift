@@ -128,20 +128,32 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
                 )
             ]
         )
-        let tickets = try writeJournal(dir, [BatchCodec.encode(batch)])
+        let payload = ColumnBatchCodec.encode(
+            ColumnBatch(
+                application: batch.application,
+                schemaDelta: batch.schemaDelta,
+                chunk: ColumnChunk(batch.actions)!
+            )
+        )
+        let tickets = try writeJournal(dir, [payload])
         let hex = """
             41 53 4a 4f 55 52 4e 4c 01 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 77 c0 48 a6 ef c0 b8 bf
-            40 00 00 00 01 88 7d df 3e b5 ce 80 66 19 06 01 e2
-            01 04 73 68 6f 70 00 02 04 70 6c 61 6e 01 05 73 65 61 74 73 02 01 80 80 f2 81 83 89 85 06
-            09 53 69 67 6e 65 64 20 55 70 01 00 02 75 31 02 04 70 6c 61 6e 01 03 70 72 6f
-            05 73 65 61 74 73 02 06
+            4d 00 00 00 01 0b 47 75 1f fd af 98 1b 69 38 67 a5
+            02 04 73 68 6f 70 00 02 04 70 6c 61 6e 01 05 73 65 61 74 73 02 01 80 80 f2 81 83 89 85 06 04
+            00 01 01 00 09 53 69 67 6e 65 64 20 55 70
+            01 01 01 00 02 75 31
+            ff 04 70 6c 61 6e 01 01 00 03 70 72 6f
+            ff 05 73 65 61 74 73 02 01 00 00 06
             """
         let expected = hex.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { UInt8($0, radix: 16)! }
-        #expect(expected.count == 113)
+        #expect(expected.count == 126)
         #expect(Bytes.read(dir.file(1)) == expected)
-        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 113))
+        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 126))
         let (records, _) = try replayAll(dir)
-        #expect(try records.map { try BatchCodec.decode($0.payload) } == [batch])
+        let decoded = try records.map { try ColumnBatchCodec.decode($0.payload) }
+        #expect(decoded.map(\.application) == ["shop"])
+        #expect(decoded.map(\.schemaDelta) == [batch.schemaDelta])
+        #expect(decoded.map(\.chunk.actions) == [batch.actions])
     }
 
     @Test func truncationAtEveryOffsetOfTheLastRecordCutsExactly() throws {

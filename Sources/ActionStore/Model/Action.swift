@@ -2,7 +2,8 @@
 ///
 /// The fixed fields follow Moesif's actions API; `metadata` holds every leaf of the action's
 /// `metadata` object, flattened to paths (`a.b` for `{"a": {"b": …}}`) after dots in keys were
-/// replaced by underscores, sorted by path. Null values are dropped; arrays are whole values.
+/// replaced by underscores, sorted by the bytes of their paths (strings compare by bytes
+/// everywhere in the engine, as in DuckDB and ClickHouse). Null values are dropped; arrays are whole values.
 public struct Action: Sendable, Hashable {
     /// `request.time` in UTC microseconds since 1970.
     public var time: Int64
@@ -17,7 +18,7 @@ public struct Action: Sendable, Hashable {
     public var requestIPAddress: String?
     public var requestUserAgent: String?
     public var requestVerb: String?
-    /// Metadata leaves sorted by path; a path is relative to `metadata` (no `metadata.` prefix).
+    /// Metadata leaves sorted by path bytes; a path is relative to `metadata` (no `metadata.` prefix).
     public var metadata: [MetadataField]
 
     public init(
@@ -56,9 +57,9 @@ public struct Action: Sendable, Hashable {
         var hi = metadata.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if metadata[mid].path < path { lo = mid + 1 } else { hi = mid }
+            if utf8Less(metadata[mid].path, path) { lo = mid + 1 } else { hi = mid }
         }
-        return lo < metadata.count && metadata[lo].path == path ? metadata[lo].value : nil
+        return lo < metadata.count && utf8Equal(metadata[lo].path, path) ? metadata[lo].value : nil
     }
 }
 

@@ -179,13 +179,13 @@ public struct ActionNormalizer: Sendable {
         for f in FixedField.allCases where f != .actionName {
             if let v = state.fixed[f.rawValue] { action[f] = v }
         }
-        // Sort leaves by path; a path given twice (duplicate keys) keeps its last value.
+        // Sort leaves by path bytes; a path given twice (duplicate keys) keeps its last value.
         var leaves = state.leaves
         if leaves.count > 1 {
-            leaves.sort { $0.path < $1.path || ($0.path == $1.path && $0.seq < $1.seq) }
+            leaves.sort { utf8Less($0.path, $1.path) || (utf8Equal($0.path, $1.path) && $0.seq < $1.seq) }
             var out: [MetadataField] = []
             out.reserveCapacity(leaves.count)
-            for (i, l) in leaves.enumerated() where i + 1 == leaves.count || leaves[i + 1].path != l.path {
+            for (i, l) in leaves.enumerated() where i + 1 == leaves.count || !utf8Equal(leaves[i + 1].path, l.path) {
                 out.append(MetadataField(path: l.path, value: l.value))
             }
             action.metadata = out

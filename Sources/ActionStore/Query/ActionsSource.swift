@@ -1,8 +1,9 @@
-/// A ``ScanSource`` over actions in memory (what memtables hand the engine). Columns are built on
-/// first use, dictionary-encoding strings, and cached.
+/// A ``ScanSource`` over actions in memory: a memtable's column chunks (or actions a caller hands
+/// in, turned into chunks). Query columns are built from the chunks' columns on first use — strings
+/// dictionary-encoded by their bytes, so a `String` is made once per distinct value — and cached.
 public final class ActionsSource: ScanSource {
     // Constant after init
-    public let actions: [Action]
+    let chunks: [ColumnChunk]
     public let rowCount: Int
     public let minTime: Int64
     public let maxTime: Int64
@@ -15,21 +16,36 @@ public final class ActionsSource: ScanSource {
     /// - Parameters:
     ///   - actions: the rows, in any order.
     ///   - partitionKey: the partition's name for `QueryStats`, if any.
-    public init(_ actions: [Action], partitionKey: String? = nil) {
-        self.actions = actions
-        rowCount = actions.count
-        minTime = actions.lazy.map(\.time).min() ?? 0
-        maxTime = actions.lazy.map(\.time).max() ?? 0
+    public convenience init(_ actions: [Action], partitionKey: String? = nil) {
+        self.init(chunks: ColumnChunk.chunks(of: actions), partitionKey: partitionKey)
+    }
+
+    init(chunks: [ColumnChunk], partitionKey: String? = nil) {
+        self.chunks = chunks.filter { !$0.isEmpty }
+        rowCount = self.chunks.reduce(0) { $0 + $1.rowCount }
+        minTime = self.chunks.map(\.minTime).min() ?? 0
+        maxTime = self.chunks.map(\.maxTime).max() ?? 0
         var sorted = true
-        for i in actions.indices.dropFirst() where actions[i - 1].time > actions[i].time {
-            sorted = false
-            break
+        var last = Int64.min
+        outer: for c in self.chunks {
+            for t in c.times {
+                if t < last {
+                    sorted = false
+                    break outer
+                }
+                last = t
+            }
         }
         isSortedByTime = sorted
         self.partitionKey = partitionKey
     }
 
-    public func times() throws -> [Int64] { actions.map(\.time) }
+    public func times() throws -> [Int64] {
+        var out: [Int64] = []
+        out.reserveCapacity(rowCount)
+        for c in chunks { out += c.times }
+        return out
+    }
 
     public func column(_ name: String) throws -> QueryColumn? {
         if let c = cache.withLock({ $0[name] }) { return c }
@@ -40,10 +56,15 @@ public final class ActionsSource: ScanSource {
 
     public func columnNames() throws -> [String] {
         var names = [String]()
-        for f in FixedField.allCases where actions.contains(where: { $0[f] != nil }) { names.append(f.name) }
-        var paths = Set<String>()
-        for a in actions { for m in a.metadata { paths.insert(m.path) } }
-        return names + paths.sorted().map { "metadata." + $0 }
+        for f in FixedField.allCases where chunks.contains(where: { $0.fixed[f.rawValue].count > 0 }) {
+            names.append(f.name)
+        }
+        var paths: [String] = []
+        var seen = Set<UTF8Key>()
+        for c in chunks {
+            for p in c.metadataPaths where seen.insert(UTF8Key(s: p)).inserted { paths.append(p) }
+        }
+        return names + paths.sorted(by: utf8Less).map { "metadata." + $0 }
     }
 
     public func mayContain(column name: String, value: Value) -> Bool? {
@@ -51,58 +72,90 @@ public final class ActionsSource: ScanSource {
         // Building the column is what a scan would do anyway; it is cached for the scan.
         guard let c = try? column(name) else { return false }
         guard case .strings(let dictionary, _, _) = c else { return nil }
-        return dictionary.contains(s)
+        return dictionary.contains { utf8Equal($0, s) }
+    }
+
+    /// The column of each chunk that `field` names (nil where a chunk lacks it).
+    private func columns(_ field: QueryField) -> [ColumnChunk.Column?] {
+        chunks.map { chunk -> ColumnChunk.Column? in
+            switch field {
+            case .time: return nil
+            case .fixed(let f): return chunk.fixed[f.rawValue].count > 0 ? chunk.fixed[f.rawValue] : nil
+            case .metadata(let path): return chunk.metadataColumn(path)
+            }
+        }
     }
 
     private func build(_ name: String) -> QueryColumn? {
         guard let field = QueryField(name: name) else { return nil }
-        switch field {
-        case .time:
-            return .ints(actions.map(\.time), present: nil)
-        case .fixed(let f):
-            return encodeStrings { actions[$0][f] }
-        case .metadata(let path):
-            let values = actions.map { $0.metadataValue(path) }
-            guard let first = values.first(where: { $0 != nil }) ?? nil else { return nil }
-            let present = QueryBitset(values.map { $0 != nil })
-            switch first {
-            case .string:
-                return encodeStrings { if case .string(let s)? = values[$0] { s } else { nil } }
-            case .int, .double:
-                if values.allSatisfy({ if case .double? = $0 { false } else { true } }) {
-                    return .ints(values.map { if case .int(let v)? = $0 { v } else { 0 } }, present: present)
-                }
-                return .doubles(values.map { $0?.doubleValue ?? 0 }, present: present)
-            case .bool:
-                return .bools(values.map { if case .bool(let b)? = $0 { b } else { false } }, present: present)
-            case .array:
-                return .arrays(values.map { if case .array(let s)? = $0 { s } else { "" } }, present: present)
-            }
-        }
-    }
-
-    private func encodeStrings(_ value: (Int) -> String?) -> QueryColumn? {
-        var dictionary = [String]()
-        var index = [String: UInt32]()
-        var codes = [UInt32](repeating: 0, count: rowCount)
+        if case .time = field { return .ints((try? times()) ?? [], present: nil) }
+        let cols = columns(field)
+        // One kind per column: the first chunk's (the schema gives a path one type; values of
+        // another kind, which only hand-made actions can have, read as absent).
+        guard let kind = cols.lazy.compactMap({ $0?.kind }).first else { return nil }
         var present = QueryBitset(count: rowCount)
         var all = true
-        for i in 0..<rowCount {
-            guard let s = value(i) else {
-                all = false
-                continue
-            }
-            present[i] = true
-            if let c = index[s] {
-                codes[i] = c
+        var base = 0
+        for (chunk, col) in zip(chunks, cols) {
+            if let col, col.kind == kind {
+                if col.count < chunk.rowCount { all = false }
+                for r in col.rows { present[base + Int(r)] = true }
             } else {
-                let c = UInt32(dictionary.count)
-                index[s] = c
-                dictionary.append(s)
-                codes[i] = c
+                all = false
+            }
+            base += chunk.rowCount
+        }
+        // Calls `body(row, chunk, column, index)` for every value of the chosen kind.
+        func each(_ body: (Int, ColumnChunk, ColumnChunk.Column, Int) -> Void) {
+            var base = 0
+            for (chunk, col) in zip(chunks, cols) {
+                if let col, col.kind == kind {
+                    for (i, r) in col.rows.enumerated() { body(base + Int(r), chunk, col, i) }
+                }
+                base += chunk.rowCount
             }
         }
-        if dictionary.isEmpty { return nil }
-        return .strings(dictionary: dictionary, codes: codes, present: all ? nil : present)
+        let p = all ? nil : present
+        switch kind {
+        case .string:
+            var dictionary = [String]()
+            var index = [ArraySlice<UInt8>: UInt32]()
+            var codes = [UInt32](repeating: 0, count: rowCount)
+            each { row, chunk, col, i in
+                let b = chunk.bytes(col.slots[i])
+                if let c = index[b] {
+                    codes[row] = c
+                } else {
+                    let c = UInt32(dictionary.count)
+                    index[b] = c
+                    dictionary.append(String(decoding: b, as: UTF8.self))
+                    codes[row] = c
+                }
+            }
+            return .strings(dictionary: dictionary, codes: codes, present: p)
+        case .number:
+            let anyDouble = zip(chunks, cols).contains { _, c in
+                c.map { $0.kind == kind && $0.isDouble.contains(true) } ?? false
+            }
+            if !anyDouble {
+                var v = [Int64](repeating: 0, count: rowCount)
+                each { row, _, col, i in v[row] = Int64(bitPattern: col.slots[i]) }
+                return .ints(v, present: p)
+            }
+            var v = [Double](repeating: 0, count: rowCount)
+            each { row, _, col, i in
+                let s = col.slots[i]
+                v[row] = !col.isDouble.isEmpty && col.isDouble[i] ? Double(bitPattern: s) : Double(Int64(bitPattern: s))
+            }
+            return .doubles(v, present: p)
+        case .bool:
+            var v = [Bool](repeating: false, count: rowCount)
+            each { row, _, col, i in v[row] = col.slots[i] != 0 }
+            return .bools(v, present: p)
+        case .array:
+            var v = [String](repeating: "", count: rowCount)
+            each { row, chunk, col, i in v[row] = chunk.string(col.slots[i]) }
+            return .arrays(v, present: p)
+        }
     }
 }

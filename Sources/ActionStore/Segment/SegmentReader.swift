@@ -263,7 +263,7 @@ public final class SegmentReader: Sendable {
             }
         }
         let meta = footer.columns.filter { $0.name.hasPrefix("metadata.") }
-            .sorted { $0.name.dropFirst(9) < $1.name.dropFirst(9) }
+            .sorted { utf8Less($0.name, $1.name) }
         for ci in meta {
             let path = String(ci.name.dropFirst(9))
             switch try decode(ci, blocks: 0..<ci.blocks.count) {

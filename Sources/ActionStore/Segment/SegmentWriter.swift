@@ -65,11 +65,12 @@ public enum SegmentWriter {
     /// exist or is complete; the caller then records it in its manifest.
     ///
     /// - Parameters:
-    ///   - actions: any order; each action's metadata paths must be unique (they are sorted here).
+    ///   - actions: any order.
     ///   - path: destination; replaced if it exists.
     /// - Returns: rows, size and time range of the file.
     /// - Throws: `ActionStoreError(.schemaConflict)` when one metadata path holds values of two types
-    ///   (numbers of both kinds are fine), `.invalidAction` on a duplicate path, `.io` on file errors.
+    ///   (numbers of both kinds are fine), `.io` on file errors. A path named twice in one action
+    ///   keeps its last value.
     public static func write(
         actions: [Action],
         to path: String,
@@ -85,7 +86,20 @@ public enum SegmentWriter {
         options: SegmentOptions,
         io: FileIO
     ) throws -> SegmentInfo {
-        var builder = try SegmentBuilder(path: path, options: options, actions: actions, io: io)
+        guard let chunk = ColumnChunk(actions) else {
+            throw ActionStoreError(.schemaConflict, "a metadata path holds values of two types; a path has one type")
+        }
+        return try write(chunk: chunk, to: path, options: options, io: io)
+    }
+
+    /// Writes the rows of `chunk` as one segment at `path` (sorted by time here, stably).
+    static func write(
+        chunk: ColumnChunk,
+        to path: String,
+        options: SegmentOptions,
+        io: FileIO
+    ) throws -> SegmentInfo {
+        var builder = try SegmentBuilder(path: path, options: options, chunk: chunk.sortedByTime(), io: io)
         return try builder.run()
     }
 }
@@ -139,27 +153,19 @@ private struct SegmentBuilder {
     let options: SegmentOptions
     let fileName: String
     let file: SegmentFileWriter
-    let actions: [Action]
-    /// Row `i` of the segment is `actions[order[i]]`.
-    let order: [Int]
+    /// The rows, in time order.
+    let chunk: ColumnChunk
     let rowCount: Int
     var columns: [SegmentColumnInfo] = []
 
-    init(path: String, options: SegmentOptions, actions: [Action], io: FileIO) throws {
+    init(path: String, options: SegmentOptions, chunk: ColumnChunk, io: FileIO) throws {
         // Options fields are vars: re-check what init checked (0 would never finish a block).
         precondition(options.blockRows > 0 && options.blockRows <= SegmentFormat.blockRowsMax, "blockRows out of range")
         self.options = options
-        self.actions = actions
-        rowCount = actions.count
+        self.chunk = chunk
+        rowCount = chunk.rowCount
         precondition(rowCount <= Int(UInt32.max), "a segment holds at most 2^32-1 rows")
         fileName = path.split(separator: "/").last.map(String.init) ?? path
-        var sorted = true
-        for i in actions.indices.dropFirst() where actions[i - 1].time > actions[i].time {
-            sorted = false
-            break
-        }
-        order =
-            sorted ? Array(actions.indices) : actions.indices.sorted { (actions[$0].time, $0) < (actions[$1].time, $1) }
         file = try SegmentFileWriter(path: path, io: io)
     }
 
@@ -170,18 +176,12 @@ private struct SegmentBuilder {
         header.u32(UInt32(truncatingIfNeeded: Checksum.xxh3(header.bytes)))
         try file.append(header.bytes)
 
-        let times = order.map { actions[$0].time }
+        let times = chunk.times
         try writeTime(times)
         for field in FixedField.allCases {
-            var col = Sparse<String>()
-            for (row, i) in order.enumerated() {
-                if let v = actions[i][field] {
-                    col.rows.append(UInt32(row))
-                    col.values.append(v)
-                }
-            }
+            let c = chunk.fixed[field.rawValue]
             // action_name is required, so it is always present (even in an empty segment: no).
-            if !col.rows.isEmpty { try writeStrings(field.name, col) }
+            if c.count > 0 { try writeStrings(field.name, Sparse(rows: c.rows, values: c.slots.map(chunk.string))) }
         }
         try writeMetadata()
 
@@ -494,39 +494,16 @@ private struct SegmentBuilder {
     }
 
     mutating func writeMetadata() throws {
-        // One lookup per field: path → slot in `columns`. Keyed by bytes so that canonically
-        // equivalent spellings of a path stay distinct columns.
-        var slots: [UTF8Key: Int] = [:]
-        var paths: [String] = []
-        var sparse: [Sparse<Value>] = []
-        for (row, i) in order.enumerated() {
-            let fields = actions[i].metadata
-            for (j, f) in fields.enumerated() {
-                if j > 0, utf8Equal(fields[j - 1].path, f.path) {
-                    throw ActionStoreError(.invalidAction, "metadata path \(f.path) appears twice in one action")
-                }
-                let key = UTF8Key(s: f.path)
-                let slot: Int
-                if let k = slots[key] {
-                    slot = k
-                } else {
-                    slot = paths.count
-                    slots[key] = slot
-                    paths.append(f.path)
-                    sparse.append(Sparse())
-                }
-                sparse[slot].rows.append(UInt32(row))
-                sparse[slot].values.append(f.value)
-            }
-        }
-        // Path order as `Action.metadata` (String `<`), ties between canonically equivalent
-        // spellings broken by bytes so the column order is deterministic.
-        let sortedSlots = paths.indices.sorted {
-            paths[$0] < paths[$1] || (!(paths[$1] < paths[$0]) && utf8Less(paths[$0], paths[$1]))
-        }
-        for slot in sortedSlots {
-            try writeMetadataColumn("metadata." + paths[slot], sparse[slot])
-            sparse[slot] = Sparse()
+        // Paths in byte order, so the column order is deterministic and canonically equivalent
+        // spellings of a path stay distinct columns.
+        let order = chunk.metadataPaths.indices.sorted { utf8Less(chunk.metadataPaths[$0], chunk.metadataPaths[$1]) }
+        for i in order {
+            let c = chunk.metadata[i]
+            guard c.count > 0 else { continue }
+            try writeMetadataColumn(
+                "metadata." + chunk.metadataPaths[i],
+                Sparse(rows: c.rows, values: c.rows.indices.map { chunk.value(c, $0) })
+            )
         }
     }
 

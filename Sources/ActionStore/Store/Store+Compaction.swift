@@ -206,7 +206,7 @@ extension Store {
         let file = StoreFiles.segmentFileName(number)
         let dir = files.partitionDirectory(application: app, partition: partition)
         let outRel = StoreFiles.segmentRelative(application: app, partition: partition, file: file)
-        let entry = try writeSegment(merged, directory: dir, file: file)
+        let entry = try writeSegment(ColumnChunk.of(merged), directory: dir, file: file)
         guard entry.rows == rowsIn else {
             throw ActionStoreError(.corruption, "\(outRel): merged segment holds \(entry.rows) rows of \(rowsIn)")
         }

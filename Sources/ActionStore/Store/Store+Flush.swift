@@ -52,7 +52,7 @@ extension Store {
                         .init(
                             application: table.application,
                             partition: table.partition,
-                            entry: try writeSegment(table.rows, directory: dir, file: file)
+                            entry: try writeSegment(table.sortedChunk(), directory: dir, file: file)
                         )
                     )
                 }
@@ -81,18 +81,13 @@ extension Store {
         }
     }
 
-    /// Writes `actions` as the segment `directory/file`, durably (fsynced, renamed into place,
-    /// directory fsynced) through the store's file layer, and returns its manifest entry. Used by
-    /// flushes and by compaction.
-    func writeSegment(_ actions: [Action], directory dir: String, file: String) throws -> Manifest.SegmentEntry {
+    /// Writes the rows of `chunk` as the segment `directory/file`, durably (fsynced, renamed into
+    /// place, directory fsynced) through the store's file layer, and returns its manifest entry.
+    /// Used by flushes and by compaction.
+    func writeSegment(_ chunk: ColumnChunk, directory dir: String, file: String) throws -> Manifest.SegmentEntry {
         var segOptions = options.segment
         segOptions.sync = true
-        let info = try SegmentWriter.write(
-            actions: actions,
-            to: dir + "/" + file,
-            options: segOptions,
-            io: options.fileIO
-        )
+        let info = try SegmentWriter.write(chunk: chunk, to: dir + "/" + file, options: segOptions, io: options.fileIO)
         return Manifest.SegmentEntry(
             file: file,
             rows: info.rows,

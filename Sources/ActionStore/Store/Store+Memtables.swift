@@ -1,44 +1,28 @@
 import Dispatch
 
 extension Store.State {
-    /// Adds actions of one application to their partitions' memtables.
+    /// Adds the rows of one application's chunks to their memtables.
     ///
-    /// - Parameters:
-    ///   - encodedBytes: the size of the actions' journal encoding; memory is estimated from it
-    ///     (decoded Swift values take about `memoryPerEncodedByte` times as much) instead of per
-    ///     field, which showed up at 10% of replay time.
+    /// - Parameter parts: chunks already split by partition (`ColumnChunk.partitioned(by:)`,
+    ///   done outside the lock).
     /// - Returns: true when a memtable reached `rowsMax`.
-    /// - Complexity: O(actions); the partition key is recomputed only when the time leaves the
-    ///   current partition (actions of a batch mostly share one).
+    /// - Complexity: O(chunks), plus the rows of chunks small enough to join a memtable's tail.
     mutating func insert(
-        _ actions: [Action],
+        _ parts: [(partition: String, chunk: ColumnChunk)],
         application: String,
-        partitioning: Partitioning,
-        encodedBytes: Int,
         now: UInt64,
         rowsMax: Int
     ) -> Bool {
         var full = false
-        var range: Range<Int64> = 0..<0
-        var key = Store.MemKey(application: application, partition: "")
-        var run: [Action] = []
-        func commitRun(_ s: inout Store.State) {
-            guard !run.isEmpty else { return }
-            s.memtables[key, default: Memtable(application: application, partition: key.partition)]
-                .append(contentsOf: run, now: now)
-            if s.memtables[key]!.rowCount >= rowsMax { full = true }
-            run.removeAll(keepingCapacity: true)
+        for (partition, chunk) in parts {
+            let key = Store.MemKey(application: application, partition: partition)
+            var table = memtables.removeValue(forKey: key) ?? Memtable(application: application, partition: partition)
+            let before = table.memoryBytes
+            table.append(chunk, now: now)
+            memtableBytes += table.memoryBytes - before
+            if table.rowCount >= rowsMax { full = true }
+            memtables[key] = table
         }
-        for a in actions {
-            if !range.contains(a.time) {
-                commitRun(&self)
-                key.partition = partitioning.key(a.time)
-                range = partitioning.range(ofKey: key.partition) ?? a.time..<(a.time + 1)
-            }
-            run.append(a)
-        }
-        commitRun(&self)
-        memtableBytes += encodedBytes * Memtable.memoryPerEncodedByte
         return full
     }
 }
@@ -46,8 +30,10 @@ extension Store.State {
 extension Store {
     /// Replays the journal into the memtables.
     ///
-    /// Records are read in order, decoded on every core in chunks of up to `chunkBytes` (decoding
-    /// builds every string of every action and dominates replay), then applied in journal order.
+    /// Records are read in order, decoded on every core in groups of up to `chunkBytes` straight
+    /// into column chunks (and split by partition), then applied in journal order. Records of
+    /// batch payload version 1 (the release before the columnar journal) are decoded to actions
+    /// and turned into chunks.
     static func replay(
         _ reader: JournalReader,
         from start: JournalPosition,
@@ -56,12 +42,13 @@ extension Store {
         partitioning: Partitioning,
         chunkBytes: Int = 32 << 20
     ) throws -> JournalReader.ReplayResult {
+        typealias Decoded = (batch: ColumnBatch, parts: [(partition: String, chunk: ColumnChunk)])
         var pending: [(payload: [UInt8], position: JournalPosition)] = []
         var pendingBytes = 0
         let now = DispatchTime.now().uptimeNanoseconds
         func drain(_ st: inout State) throws {
             guard !pending.isEmpty else { return }
-            let decoded = ParallelResults<Result<JournalBatch, ActionStoreError>>(count: pending.count)
+            let decoded = ParallelResults<Result<Decoded, ActionStoreError>>(count: pending.count)
             let items = pending
             let workers = min(System.coreCount, items.count)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
@@ -70,7 +57,10 @@ extension Store {
                     decoded.set(
                         i,
                         Result { () throws(ActionStoreError) in
-                            do { return try BatchCodec.decode(items[i].payload) } catch {
+                            do {
+                                let batch = try decodeBatch(items[i].payload)
+                                return (batch, batch.chunk.partitioned(by: partitioning))
+                            } catch {
                                 throw ActionStoreError(.corruption, "journal record at \(items[i].position): \(error)")
                             }
                         }
@@ -78,19 +68,12 @@ extension Store {
                     i += workers
                 }
             }
-            for (i, r) in decoded.take().enumerated() {
-                let batch = try r.get()
+            for r in decoded.take() {
+                let (batch, parts) = try r.get()
                 if !batch.schemaDelta.isEmpty {
                     st.schemas[batch.application, default: Schema()].apply(batch.schemaDelta)
                 }
-                _ = st.insert(
-                    batch.actions,
-                    application: batch.application,
-                    partitioning: partitioning,
-                    encodedBytes: items[i].payload.count,
-                    now: now,
-                    rowsMax: .max
-                )
+                _ = st.insert(parts, application: batch.application, now: now, rowsMax: .max)
             }
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
@@ -103,5 +86,15 @@ extension Store {
         }
         try drain(&st)
         return result
+    }
+
+    /// A batch record's payload of either version.
+    static func decodeBatch(_ payload: [UInt8]) throws -> ColumnBatch {
+        if payload.first == ColumnBatchCodec.version { return try ColumnBatchCodec.decode(payload) }
+        let old = try BatchCodec.decode(payload)
+        guard let chunk = ColumnChunk(old.actions) else {
+            throw ActionStoreError(.corruption, "a metadata path holds values of two types in one batch")
+        }
+        return ColumnBatch(application: old.application, schemaDelta: old.schemaDelta, chunk: chunk)
     }
 }

@@ -38,7 +38,7 @@ extension Store {
                 total.insert(table.partition)
                 guard overlaps(table.partition) else { continue }
                 kept.insert(table.partition)
-                sources.append(ActionsSource(table.rows, partitionKey: table.partition))
+                sources.append(ActionsSource(chunks: table.chunks, partitionKey: table.partition))
             }
             return Snapshot(
                 schema: s.schemas[application] ?? Schema(),

@@ -46,7 +46,7 @@ extension Store {
                     payload,
                     position in
                     guard type == .batch else { return }
-                    do { _ = try BatchCodec.decode(payload) } catch {
+                    do { _ = try Store.decodeBatch(Array(payload.assumingMemoryBound(to: UInt8.self))) } catch {
                         report.problems.append("journal record at \(position): batch does not decode: \(error)")
                     }
                 }

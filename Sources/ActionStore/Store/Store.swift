@@ -126,10 +126,12 @@ public final class Store: Sendable {
         if dedupeOn {
             // Order does not matter: the rebuild keeps the newest time per id and evicts by window.
             for table in st.memtables.values {
-                for a in table.rows {
-                    if let id = a.transactionId {
+                for chunk in table.chunks {
+                    let ids = chunk.fixed[FixedField.transactionId.rawValue]
+                    for (i, row) in ids.rows.enumerated() {
+                        let hash = chunk.bytes(ids.slots[i]).withUnsafeBytes { Checksum.xxh3($0) }
                         replayedIds[table.application, default: []].append(
-                            .init(hash: DedupeTable.hash(id), time: a.time)
+                            .init(hash: hash, time: chunk.times[Int(row)])
                         )
                     }
                 }
@@ -277,7 +279,7 @@ public final class Store: Sendable {
             uses.append(.init(path: f.path, type: f.value.fieldType))
         }
         var sorted = a
-        sorted.metadata.sort { $0.path < $1.path }
+        sorted.metadata.sort { utf8Less($0.path, $1.path) }
         return .success(NormalizedAction(action: sorted, pathUses: uses))
     }
 
@@ -289,16 +291,18 @@ public final class Store: Sendable {
         guard !application.isEmpty else {
             throw ActionStoreError(.invalidAction, "the application id is empty")
         }
-        // Encode optimistically outside the lock: the common batch adds nothing to the schema and
-        // drops nothing, and then the record is exactly this.
+        // Build the columns and encode the record optimistically outside the lock: the common
+        // batch adds nothing to the schema and drops nothing, and then the record is exactly this.
         let okActions = normalized.compactMap { try? $0.get().action }
         // Hash transaction ids outside the lock; under it each costs one set lookup.
         let dedupeOn = dedupeWindowMicros > 0
         let idHashes: [UInt64?] =
             dedupeOn ? normalized.map { r in (try? r.get().action.transactionId).map(DedupeTable.hash) } : []
-        let optimistic =
-            okActions.isEmpty
-            ? [] : BatchCodec.encode(JournalBatch(application: application, schemaDelta: .init(), actions: okActions))
+        let optimistic = okActions.isEmpty ? nil : ColumnChunk(okActions)
+        let optimisticPayload = optimistic.map {
+            ColumnBatchCodec.encode(ColumnBatch(application: application, schemaDelta: .init(), chunk: $0))
+        }
+        let optimisticParts = optimistic?.partitioned(by: partitioning)
         let now = DispatchTime.now().uptimeNanoseconds
         var shouldFlush = false
         let out: (AppendResult, JournalWriter.Ticket?) = try state.withLock { s in
@@ -358,10 +362,19 @@ public final class Store: Sendable {
                 }
             }
             guard !accepted.isEmpty else { return (AppendResult(outcomes: outcomes), nil) }
-            let payload =
-                exact && delta.isEmpty
-                ? optimistic
-                : BatchCodec.encode(JournalBatch(application: application, schemaDelta: delta, actions: accepted))
+            let payload: [UInt8]
+            let parts: [(partition: String, chunk: ColumnChunk)]
+            if exact && delta.isEmpty, let optimisticPayload, let optimisticParts {
+                payload = optimisticPayload
+                parts = optimisticParts
+            } else {
+                // Admitted actions give every path one kind, so the chunk builds.
+                let chunk = ColumnChunk.of(accepted)
+                payload = ColumnBatchCodec.encode(
+                    ColumnBatch(application: application, schemaDelta: delta, chunk: chunk)
+                )
+                parts = chunk.partitioned(by: partitioning)
+            }
             let ticket: JournalWriter.Ticket
             do { ticket = try journal.enqueue(payload, type: .batch) } catch {
                 ids.removeLast(idsInserted)
@@ -372,14 +385,7 @@ public final class Store: Sendable {
             }
             if dedupeOn { ids.evict(window: dedupeWindowMicros, cap: options.dedupeIdsPerApplicationMax) }
             s.schemas[application] = schema
-            let full = s.insert(
-                accepted,
-                application: application,
-                partitioning: partitioning,
-                encodedBytes: payload.count,
-                now: now,
-                rowsMax: options.memtableRowsMax
-            )
+            let full = s.insert(parts, application: application, now: now, rowsMax: options.memtableRowsMax)
             if full { shouldFlush = true }
             if s.memtableBytes >= options.memtableBytesMax { shouldFlush = true }
             if shouldFlush {
