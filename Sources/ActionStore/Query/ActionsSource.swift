@@ -64,7 +64,7 @@ public final class ActionsSource: ScanSource {
         case .metadata(let path):
             let values = actions.map { $0.metadataValue(path) }
             guard let first = values.first(where: { $0 != nil }) ?? nil else { return nil }
-            let present = QueryBitset(values.map { $0 != nil })
+            let present = RowBitmap(values.map { $0 != nil })
             switch first {
             case .string:
                 return encodeStrings { if case .string(let s)? = values[$0] { s } else { nil } }
@@ -85,7 +85,7 @@ public final class ActionsSource: ScanSource {
         var dictionary = [String]()
         var index = [String: UInt32]()
         var codes = [UInt32](repeating: 0, count: rowCount)
-        var present = QueryBitset(count: rowCount)
+        var present = RowBitmap(count: rowCount)
         var all = true
         for i in 0..<rowCount {
             guard let s = value(i) else {
