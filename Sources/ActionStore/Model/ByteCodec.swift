@@ -1,6 +1,7 @@
-// The engine's one byte codec: a little-endian writer (`ByteEncoder`, usually as `ByteWriter`) and
-// a bounds-checked reader (`ByteReader`), with LEB128 varints and zigzag. The journal's framing (docs/journal-format.md), its batch payloads
-// (`BatchCodec`) and segment files (docs/segment-format.md) are all written and read with these.
+// The engine's one byte codec: a little-endian writer (`ByteEncoder`, usually as `ByteWriter`)
+// and a bounds-checked reader (`ByteReader`), with LEB128 varints and zigzag. The journal's framing
+// (docs/journal-format.md), its batch payloads (`BatchCodec`) and segment files
+// (docs/segment-format.md) are all written and read with these.
 
 /// Where a ``ByteEncoder`` puts its bytes.
 protocol ByteSink {
