@@ -152,7 +152,7 @@ import Testing
             #expect(table.chunks.allSatisfy { $0.rowCount <= Memtable.chunkRows }, "seed \(rng.seed)")
         }
         #expect(table.rowCount == actions.count)
-        #expect(table.memoryBytes == table.chunks.reduce(128 * 0) { $0 + $1.memoryBytes })
+        #expect(table.memoryBytes == table.chunks.reduce(0) { $0 + $1.memoryBytes })
         let flat = table.chunks.flatMap(\.actions)
         if let i = actions.indices.first(where: { !exactlyEqual([flat[$0]], [actions[$0]]) }) {
             Issue.record("row \(i) of \(actions.count): \(flat[i]) != \(actions[i]); seed \(rng.seed)")

@@ -9,6 +9,15 @@ import Testing
         #expect(SegmentDump.quote("\n\r\t\u{08}\u{0C}") == #""\n\r\t\b\f""#)
         #expect(SegmentDump.quote("\u{0}\u{1F}\u{7F}") == #""\u0000\u001f\u007f""#)
         #expect(SegmentDump.quote("é🙂/") == "\"é🙂/\"")
+        #expect(SegmentDump.quote("a\u{2028}b\u{2029}\u{2027}") == "\"a\\u2028b\\u2029\u{2027}\"")
+    }
+
+    /// segdump's readable form and the store's required form are one escaper, two settings.
+    @Test func jsonWriterEscapesOnlyWhatIsRequiredByDefault() {
+        #expect(JSONWriter.quoted("\u{08}\u{0C}\u{7F}\u{2028}") == "\"\\u0008\\u000c\u{7F}\u{2028}\"")
+        var out = "x"
+        JSONWriter.appendString("a\"\n", to: &out)
+        #expect(out == #"x"a\"\n""#)
     }
 
     @Test func moesifShapeRebuildsNestedMetadata() {

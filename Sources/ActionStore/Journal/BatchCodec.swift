@@ -49,8 +49,8 @@ public enum BatchCodec {
     public static func encode(_ batch: JournalBatch) -> [UInt8] {
         let size = encodedSize(batch)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var w = Writer(base: buffer.baseAddress!, end: size)
-            w.byte(version)
+            var w = ByteEncoder(FixedBytes(buffer))
+            w.u8(version)
             w.string(batch.application)
             w.schemaList(batch.schemaDelta.keys)
             w.schemaList(batch.schemaDelta.paths)
@@ -61,7 +61,7 @@ public enum BatchCodec {
             for index in batch.actions.indices {
                 w.action(batch.actions[index], previousTime: &previousTime)
             }
-            precondition(w.i == size, "BatchCodec size computation disagrees with the encoder")
+            precondition(w.count == size, "BatchCodec size computation disagrees with the encoder")
             count = size
         }
     }
@@ -112,121 +112,15 @@ public enum BatchCodec {
 
     static let presenceMask: UInt16 = (1 << 10) - 1
 
-    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    static func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+    static func zigzag(_ v: Int64) -> UInt64 { ByteWriter.zigzag(v) }
+    static func unzigzag(_ u: UInt64) -> Int64 { ByteReader.unzigzag(u) }
 
-    static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (70 - v.leadingZeroBitCount) / 7 }
+    static func varintSize(_ v: UInt64) -> Int { ByteWriter.varintSize(v) }
     static func stringSize(_ s: String) -> Int {
         let n = s.utf8.count
         return varintSize(UInt64(n)) + n
     }
     static func optionalSize(_ s: String?) -> Int { s.map(stringSize) ?? 0 }
-
-    /// Appends into a buffer sized by ``encodedSize(_:)``; every write checks the end.
-    private struct Writer {
-        let base: UnsafeMutablePointer<UInt8>
-        let end: Int
-        var i = 0
-
-        init(base: UnsafeMutablePointer<UInt8>, end: Int) {
-            self.base = base
-            self.end = end
-        }
-
-        mutating func byte(_ b: UInt8) {
-            precondition(i < end)
-            base[i] = b
-            i += 1
-        }
-
-        mutating func u16(_ v: UInt16) {
-            precondition(i + 2 <= end)
-            base[i] = UInt8(truncatingIfNeeded: v)
-            base[i + 1] = UInt8(truncatingIfNeeded: v >> 8)
-            i += 2
-        }
-
-        mutating func u64(_ v: UInt64) {
-            precondition(i + 8 <= end)
-            UnsafeMutableRawPointer(base + i).storeBytes(of: v.littleEndian, as: UInt64.self)
-            i += 8
-        }
-
-        mutating func varint(_ value: UInt64) {
-            precondition(i + BatchCodec.varintSize(value) <= end)
-            var v = value
-            while v >= 0x80 {
-                base[i] = UInt8(truncatingIfNeeded: v) | 0x80
-                v >>= 7
-                i += 1
-            }
-            base[i] = UInt8(v)
-            i += 1
-        }
-
-        mutating func bytes(_ src: UnsafeBufferPointer<UInt8>) {
-            varint(UInt64(src.count))
-            precondition(i + src.count <= end)
-            if let p = src.baseAddress, src.count > 0 {
-                (base + i).update(from: p, count: src.count)
-            }
-            i += src.count
-        }
-
-        mutating func string(_ s: String) {
-            // Native strings (all of ours) expose their UTF-8 in place; a bridged or lazily
-            // transcoded string takes the copying path once.
-            if s.utf8.withContiguousStorageIfAvailable({ bytes($0) }) == nil {
-                var copy = s
-                copy.withUTF8 { bytes($0) }
-            }
-        }
-
-        mutating func action(_ a: borrowing Action, previousTime: inout Int64) {
-            varint(zigzag(a.time &- previousTime))
-            previousTime = a.time
-            string(a.actionName)
-            u16(presence(a))
-            if let s = a.userId { string(s) }
-            if let s = a.anonymousId { string(s) }
-            if let s = a.companyId { string(s) }
-            if let s = a.sessionToken { string(s) }
-            if let s = a.transactionId { string(s) }
-            if let s = a.subscriptionId { string(s) }
-            if let s = a.requestURI { string(s) }
-            if let s = a.requestIPAddress { string(s) }
-            if let s = a.requestUserAgent { string(s) }
-            if let s = a.requestVerb { string(s) }
-            varint(UInt64(a.metadata.count))
-            for f in a.metadata {
-                string(f.path)
-                switch f.value {
-                case .string(let s):
-                    byte(Tag.string.rawValue)
-                    string(s)
-                case .int(let v):
-                    byte(Tag.int.rawValue)
-                    varint(zigzag(v))
-                case .double(let v):
-                    byte(Tag.double.rawValue)
-                    u64(v.bitPattern)
-                case .bool(let v):
-                    byte(v ? Tag.boolTrue.rawValue : Tag.boolFalse.rawValue)
-                case .array(let s):
-                    byte(Tag.array.rawValue)
-                    string(s)
-                }
-            }
-        }
-
-        mutating func schemaList(_ list: [SchemaDelta.KeyType]) {
-            varint(UInt64(list.count))
-            for k in list {
-                string(k.name)
-                byte(k.type.rawValue)
-            }
-        }
-    }
 
     // MARK: Decoding
 
@@ -234,10 +128,10 @@ public enum BatchCodec {
     /// - Throws: `ActionStoreError(.corruption)` naming the byte offset, for any bytes that are
     ///   not exactly one valid batch (truncated, trailing bytes, bad tag, invalid UTF-8, …).
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> JournalBatch {
-        var r = Reader(bytes: bytes)
-        let v = try r.byte()
-        guard v == version else { throw r.error("unsupported batch version \(v)") }
-        let application = try r.string()
+        var r = ByteReader(bytes) { "journal batch of \(bytes.count) bytes" }
+        let v = try r.u8()
+        guard v == version else { throw r.fail("unsupported batch version \(v)") }
+        let application = try r.validatedString()
         let keys = try r.schemaList()
         let paths = try r.schemaList()
         let actionCount = try r.count(minimumBytesEach: 5)
@@ -246,37 +140,37 @@ public enum BatchCodec {
         var time: Int64 = 0
         for _ in 0..<actionCount {
             time &+= unzigzag(try r.varint())
-            let actionName = try r.string()
+            let actionName = try r.validatedString()
             let p = try r.u16()
-            guard p & ~presenceMask == 0 else { throw r.error("unknown presence bits \(p)") }
+            guard p & ~presenceMask == 0 else { throw r.fail("unknown presence bits \(p)") }
             // Built in one initializer call and appended directly: a `var` action mutated field
             // by field was copied into the array (a retain and release per string).
-            let userId = p & (1 << 0) != 0 ? try r.string() : nil
-            let anonymousId = p & (1 << 1) != 0 ? try r.string() : nil
-            let companyId = p & (1 << 2) != 0 ? try r.string() : nil
-            let sessionToken = p & (1 << 3) != 0 ? try r.string() : nil
-            let transactionId = p & (1 << 4) != 0 ? try r.string() : nil
-            let subscriptionId = p & (1 << 5) != 0 ? try r.string() : nil
-            let requestURI = p & (1 << 6) != 0 ? try r.string() : nil
-            let requestIPAddress = p & (1 << 7) != 0 ? try r.string() : nil
-            let requestUserAgent = p & (1 << 8) != 0 ? try r.string() : nil
-            let requestVerb = p & (1 << 9) != 0 ? try r.string() : nil
+            let userId = p & (1 << 0) != 0 ? try r.validatedString() : nil
+            let anonymousId = p & (1 << 1) != 0 ? try r.validatedString() : nil
+            let companyId = p & (1 << 2) != 0 ? try r.validatedString() : nil
+            let sessionToken = p & (1 << 3) != 0 ? try r.validatedString() : nil
+            let transactionId = p & (1 << 4) != 0 ? try r.validatedString() : nil
+            let subscriptionId = p & (1 << 5) != 0 ? try r.validatedString() : nil
+            let requestURI = p & (1 << 6) != 0 ? try r.validatedString() : nil
+            let requestIPAddress = p & (1 << 7) != 0 ? try r.validatedString() : nil
+            let requestUserAgent = p & (1 << 8) != 0 ? try r.validatedString() : nil
+            let requestVerb = p & (1 << 9) != 0 ? try r.validatedString() : nil
             let fieldCount = try r.count(minimumBytesEach: 2)
             var metadata: [MetadataField] = []
             if fieldCount > 0 {
                 metadata.reserveCapacity(fieldCount)
                 for _ in 0..<fieldCount {
-                    let path = try r.string()
-                    let tagByte = try r.byte()
+                    let path = try r.validatedString()
+                    let tagByte = try r.u8()
                     let value: Value
                     switch Tag(rawValue: tagByte) {
-                    case .string: value = .string(try r.string())
+                    case .string: value = .string(try r.validatedString())
                     case .int: value = .int(unzigzag(try r.varint()))
                     case .double: value = .double(Double(bitPattern: try r.u64()))
                     case .boolFalse: value = .bool(false)
                     case .boolTrue: value = .bool(true)
-                    case .array: value = .array(try r.string())
-                    case nil: throw r.error("unknown value tag \(tagByte)")
+                    case .array: value = .array(try r.validatedString())
+                    case nil: throw r.fail("unknown value tag \(tagByte)")
                     }
                     metadata.append(MetadataField(path: path, value: value))
                 }
@@ -299,7 +193,7 @@ public enum BatchCodec {
                 )
             )
         }
-        guard r.i == bytes.count else { throw r.error("\(bytes.count - r.i) trailing bytes after the batch") }
+        guard r.isAtEnd else { throw r.fail("\(r.remaining) trailing bytes after the batch") }
         return JournalBatch(
             application: application,
             schemaDelta: SchemaDelta(keys: keys, paths: paths),
@@ -330,93 +224,99 @@ public enum BatchCodec {
         }
         return bits & 0x8080_8080_8080_8080 == 0
     }
+}
 
-    /// A bounds-checked cursor: every read checks the remaining count and throws, never traps.
-    private struct Reader {
-        let bytes: UnsafeRawBufferPointer
-        var i = 0
+// The batch grammar's compound items (actions, schema lists, validated strings), written and read
+// with the shared byte codec.
 
-        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-        func error(_ what: String) -> ActionStoreError {
-            ActionStoreError(.corruption, "journal batch: \(what) at byte \(i) of \(bytes.count)")
-        }
-
-        mutating func byte() throws -> UInt8 {
-            guard i < bytes.count else { throw error("truncated") }
-            defer { i += 1 }
-            return bytes[i]
-        }
-
-        mutating func u16() throws -> UInt16 {
-            guard bytes.count - i >= 2 else { throw error("truncated") }
-            defer { i += 2 }
-            return UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
-        }
-
-        mutating func u64() throws -> UInt64 {
-            guard bytes.count - i >= 8 else { throw error("truncated") }
-            defer { i += 8 }
-            return JournalFormat.loadLE64(bytes, i)
-        }
-
-        mutating func varint() throws -> UInt64 {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard i < bytes.count else { throw error("truncated varint") }
-                let b = bytes[i]
-                i += 1
-                // The 10th byte may carry only the top bit of a UInt64.
-                guard shift < 63 || b <= 1 else { throw error("varint overflows 64 bits") }
-                result |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return result }
-                shift += 7
+extension ByteEncoder {
+    fileprivate mutating func action(_ a: borrowing Action, previousTime: inout Int64) {
+        varint(BatchCodec.zigzag(a.time &- previousTime))
+        previousTime = a.time
+        string(a.actionName)
+        u16(BatchCodec.presence(a))
+        if let s = a.userId { string(s) }
+        if let s = a.anonymousId { string(s) }
+        if let s = a.companyId { string(s) }
+        if let s = a.sessionToken { string(s) }
+        if let s = a.transactionId { string(s) }
+        if let s = a.subscriptionId { string(s) }
+        if let s = a.requestURI { string(s) }
+        if let s = a.requestIPAddress { string(s) }
+        if let s = a.requestUserAgent { string(s) }
+        if let s = a.requestVerb { string(s) }
+        varint(UInt64(a.metadata.count))
+        for f in a.metadata {
+            string(f.path)
+            switch f.value {
+            case .string(let s):
+                u8(BatchCodec.Tag.string.rawValue)
+                string(s)
+            case .int(let v):
+                u8(BatchCodec.Tag.int.rawValue)
+                varint(BatchCodec.zigzag(v))
+            case .double(let v):
+                u8(BatchCodec.Tag.double.rawValue)
+                u64(v.bitPattern)
+            case .bool(let v):
+                u8(v ? BatchCodec.Tag.boolTrue.rawValue : BatchCodec.Tag.boolFalse.rawValue)
+            case .array(let s):
+                u8(BatchCodec.Tag.array.rawValue)
+                string(s)
             }
         }
+    }
 
-        /// A count of items each taking at least `minimumBytesEach` bytes: a count the remaining
-        /// bytes cannot hold is corruption, and never reaches `reserveCapacity`.
-        mutating func count(minimumBytesEach: Int) throws -> Int {
-            let n = try varint()
-            guard n <= UInt64((bytes.count - i) / minimumBytesEach) else {
-                throw error("count \(n) exceeds the bytes left")
-            }
-            return Int(n)
+    fileprivate mutating func schemaList(_ list: [SchemaDelta.KeyType]) {
+        varint(UInt64(list.count))
+        for k in list {
+            string(k.name)
+            u8(k.type.rawValue)
         }
+    }
+}
 
-        mutating func string() throws -> String {
-            let n = try varint()
-            guard n <= UInt64(bytes.count - i) else { throw error("string of \(n) bytes runs past the end") }
-            let start = i
-            let end = i + Int(n)
-            guard n > 0 else { return "" }
-            let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-            let slice = raw.assumingMemoryBound(to: UInt8.self)
-            // `String(validating:as:)` takes a generic path (~4x slower here than
-            // `String(decoding:as:)`, which validates too but repairs). ASCII cannot need repair;
-            // otherwise a repair would change the bytes, so comparing them catches invalid UTF-8.
-            let s = String(decoding: slice, as: UTF8.self)
-            if !BatchCodec.isASCII(raw) {
-                let same =
-                    s.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(slice) } ?? s.utf8.elementsEqual(slice)
-                guard same else { throw error("invalid UTF-8") }
-            }
-            i = end
-            return s
+extension ByteReader {
+    /// A count of items each taking at least `minimumBytesEach` bytes: a count the remaining
+    /// bytes cannot hold is corruption, and never reaches `reserveCapacity`.
+    fileprivate mutating func count(minimumBytesEach: Int) throws -> Int {
+        let n = try varint()
+        guard n <= UInt64(remaining / minimumBytesEach) else {
+            throw fail("count \(n) exceeds the bytes left")
         }
+        return Int(n)
+    }
 
-        mutating func schemaList() throws -> [SchemaDelta.KeyType] {
-            let n = try count(minimumBytesEach: 2)
-            var list: [SchemaDelta.KeyType] = []
-            list.reserveCapacity(n)
-            for _ in 0..<n {
-                let name = try string()
-                let t = try byte()
-                guard let type = FieldType(rawValue: t) else { throw error("unknown field type \(t)") }
-                list.append(.init(name: name, type: type))
-            }
-            return list
+    /// A string whose bytes must be valid UTF-8 (``string()`` would repair them).
+    fileprivate mutating func validatedString() throws -> String {
+        let n = try varint()
+        guard n <= UInt64(remaining) else { throw fail("string of \(n) bytes runs past the end") }
+        guard n > 0 else { return "" }
+        let raw = unsafe UnsafeRawBufferPointer(rebasing: base[offset..<offset + Int(n)])
+        let slice = raw.assumingMemoryBound(to: UInt8.self)
+        // `String(validating:as:)` takes a generic path (~4x slower here than
+        // `String(decoding:as:)`, which validates too but repairs). ASCII cannot need repair;
+        // otherwise a repair would change the bytes, so comparing them catches invalid UTF-8.
+        let s = String(decoding: slice, as: UTF8.self)
+        if !BatchCodec.isASCII(raw) {
+            let same =
+                s.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(slice) } ?? s.utf8.elementsEqual(slice)
+            guard same else { throw fail("invalid UTF-8") }
         }
+        offset += Int(n)
+        return s
+    }
+
+    fileprivate mutating func schemaList() throws -> [SchemaDelta.KeyType] {
+        let n = try count(minimumBytesEach: 2)
+        var list: [SchemaDelta.KeyType] = []
+        list.reserveCapacity(n)
+        for _ in 0..<n {
+            let name = try validatedString()
+            let t = try u8()
+            guard let type = FieldType(rawValue: t) else { throw fail("unknown field type \(t)") }
+            list.append(.init(name: name, type: type))
+        }
+        return list
     }
 }

@@ -91,12 +91,16 @@ public enum JournalFormat {
     /// without hashing the (up to 32 MiB) payload it claims: without it, random bytes pass the
     /// type and length filters at about 1 offset in 512, and each costs a payload hash.
     static func appendRecordHeader(_ out: inout [UInt8], length: Int, type: UInt8, checksum: UInt64) {
-        let start = out.count
-        appendLE(&out, UInt32(length))
-        out.append(type)
-        appendLE(&out, checksum)
-        let check = out.withUnsafeBytes { recordHeaderChecksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-        appendLE(&out, check)
+        ByteWriter.appending(to: &out) { w in
+            let start = w.count
+            w.u32(UInt32(length))
+            w.u8(type)
+            w.u64(checksum)
+            let check = w.bytes.withUnsafeBytes {
+                recordHeaderChecksum(UnsafeRawBufferPointer(rebasing: $0[start...]))
+            }
+            w.u32(check)
+        }
     }
 
     /// The low 32 bits of XXH3 of the first 13 bytes of `header` (length, type, payload checksum).
@@ -107,15 +111,15 @@ public enum JournalFormat {
 
     /// The 32-byte header of journal file `fileNumber`.
     public static func fileHeader(fileNumber: UInt64) -> [UInt8] {
-        var h = magic
-        h.reserveCapacity(fileHeaderBytes)
-        appendLE(&h, version)
-        appendLE(&h, UInt32(0))  // flags
-        appendLE(&h, fileNumber)
-        let sum = h.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }
-        appendLE(&h, sum)
-        assert(h.count == fileHeaderBytes)
-        return h
+        var w = ByteWriter(capacity: fileHeaderBytes)
+        w.append(magic)
+        w.u32(version)
+        w.u32(0)  // flags
+        w.u64(fileNumber)
+        let sum = w.bytes.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }
+        w.u64(sum)
+        assert(w.count == fileHeaderBytes)
+        return w.bytes
     }
 
     /// Why a file header is not valid, or nil when it is.
@@ -123,30 +127,11 @@ public enum JournalFormat {
         guard bytes.count >= fileHeaderBytes else { return "file header is \(bytes.count) bytes, short of 32" }
         guard bytes.prefix(8).elementsEqual(magic) else { return "bad magic in file header" }
         let sum = XXH3_64bits(bytes.baseAddress, 24)
-        guard loadLE64(bytes, 24) == sum else { return "file header checksum mismatch" }
-        let v = loadLE32(bytes, 8)
+        guard ByteReader.load(UInt64.self, bytes, at: 24) == sum else { return "file header checksum mismatch" }
+        let v = ByteReader.load(UInt32.self, bytes, at: 8)
         guard v == version else { return "unsupported journal version \(v)" }
-        let n = loadLE64(bytes, 16)
+        let n = ByteReader.load(UInt64.self, bytes, at: 16)
         guard n == fileNumber else { return "file header names file number \(n)" }
         return nil
-    }
-
-    static func appendLE(_ out: inout [UInt8], _ v: UInt64) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    static func appendLE(_ out: inout [UInt8], _ v: UInt32) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    // Safe because callers check `offset + 8 <= bytes.count` (asserted).
-    static func loadLE64(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
-        assert(offset >= 0 && offset + 8 <= bytes.count)
-        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-    }
-
-    static func loadLE32(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
-        assert(offset >= 0 && offset + 4 <= bytes.count)
-        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 }

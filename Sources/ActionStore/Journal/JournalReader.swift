@@ -180,13 +180,13 @@ private struct FileScan {
         let type = bytes[off + 4]
         guard type != 0, type <= JournalFormat.recordTypeMax else { return false }
         let header = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + Self.headerBytes)])
-        return JournalFormat.recordHeaderChecksum(header) == JournalFormat.loadLE32(bytes, off + 13)
+        return JournalFormat.recordHeaderChecksum(header) == ByteReader.load(UInt32.self, bytes, at: off + 13)
     }
 
     /// The total length of the valid record at `off`, or nil.
     func recordLength(at off: Int) -> Int? {
         guard headerIsValid(at: off) else { return nil }
-        let length = Int(JournalFormat.loadLE32(bytes, off))
+        let length = Int(ByteReader.load(UInt32.self, bytes, at: off))
         guard length <= JournalFormat.recordPayloadBytesMax, length <= bytes.count - off - Self.headerBytes else {
             return nil
         }
@@ -194,7 +194,9 @@ private struct FileScan {
             rebasing: bytes[(off + Self.headerBytes)..<(off + Self.headerBytes + length)]
         )
         let type = bytes[off + 4]
-        guard JournalFormat.recordChecksum(type: type, payload: payload) == JournalFormat.loadLE64(bytes, off + 5)
+        guard
+            JournalFormat.recordChecksum(type: type, payload: payload)
+                == ByteReader.load(UInt64.self, bytes, at: off + 5)
         else {
             return nil
         }
@@ -221,7 +223,7 @@ private struct FileScan {
             return "record header cut short (\(left) of \(Self.headerBytes) bytes)"
         }
         let type = bytes[off + 4]
-        let length = Int(JournalFormat.loadLE32(bytes, off))
+        let length = Int(ByteReader.load(UInt32.self, bytes, at: off))
         if type == 0 || type > JournalFormat.recordTypeMax { return "invalid record type \(type)" }
         if !headerIsValid(at: off) { return "record header checksum mismatch" }
         if length > JournalFormat.recordPayloadBytesMax { return "impossible record length \(length)" }

@@ -225,11 +225,11 @@ extension JournalWriter {
         let directory: String
         let configuration: Configuration
         let io: FileIO
-        let lock = JournalLock()
+        let lock = PThreadMutex()
         /// Signalled when work arrives for the journal thread.
-        let workArrived = JournalCondition()
+        let workArrived = PThreadCondition()
         /// Broadcast when `durableSequence` advances or an error is set.
-        let progressed = JournalCondition()
+        let progressed = PThreadCondition()
         private var thread: pthread_t? = nil
 
         // Guarded by lock.

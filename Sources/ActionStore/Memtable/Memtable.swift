@@ -44,7 +44,7 @@ struct Memtable: Sendable {
             tail = chunk
         }
         if tail.rowCount >= Memtable.chunkRows { sealTail() }
-        memoryBytes = sealedBytes + tail.memoryBytes
+        memoryBytes = sealedBytes + (tail.isEmpty ? 0 : tail.memoryBytes)
     }
 
     private mutating func seal(_ chunk: ColumnChunk) {

@@ -129,33 +129,8 @@ public struct ActionNormalizer: Sendable {
             repeat {
                 try r.readKey(into: &key)
                 switch TopKey(key) {
-                case .actionName: state.actionName = try readIdentifier(&r, "action_name", &state, depth)
-                case .userId: state.fixed[FixedField.userId.rawValue] = try readIdentifier(&r, "user_id", &state, depth)
-                case .anonymousId:
-                    state.fixed[FixedField.anonymousId.rawValue] = try readIdentifier(&r, "anonymous_id", &state, depth)
-                case .companyId:
-                    state.fixed[FixedField.companyId.rawValue] = try readIdentifier(&r, "company_id", &state, depth)
-                case .sessionToken:
-                    state.fixed[FixedField.sessionToken.rawValue] = try readIdentifier(
-                        &r,
-                        "session_token",
-                        &state,
-                        depth
-                    )
-                case .transactionId:
-                    state.fixed[FixedField.transactionId.rawValue] = try readIdentifier(
-                        &r,
-                        "transaction_id",
-                        &state,
-                        depth
-                    )
-                case .subscriptionId:
-                    state.fixed[FixedField.subscriptionId.rawValue] = try readIdentifier(
-                        &r,
-                        "subscription_id",
-                        &state,
-                        depth
-                    )
+                case .fixed(.actionName): state.actionName = try readIdentifier(&r, "action_name", &state, depth)
+                case .fixed(let f): state.fixed[f.rawValue] = try readIdentifier(&r, f.name, &state, depth)
                 case .request: try readRequest(&r, &state, depth: depth + 1)
                 case .metadata: try readMetadata(&r, &state, depth: depth + 1)
                 case .other: try r.skipValue(depth: depth)
@@ -226,35 +201,41 @@ public struct ActionNormalizer: Sendable {
         }
     }
 
+    /// A top-level key of an action: one of the fixed fields outside `request` (``FixedField``'s
+    /// names and their camelCase spellings), `request`, `metadata`, or another key.
     private enum TopKey {
-        case actionName, userId, anonymousId, companyId, sessionToken, transactionId, subscriptionId
+        case fixed(FixedField)
         case request, metadata, other
 
         // Compares bytes, not Strings: a String switch costs a String per key and Unicode-aware
         // comparisons per case, which showed up as a tenth of the normalizer's time.
         init(_ k: [UInt8]) {
             switch k.count {
-            case 6: self = k.equals("userId") ? .userId : .other
+            case 6: self = k.equals("userId") ? .fixed(.userId) : .other
             case 7:
-                self = k.equals("user_id") ? .userId : k.equals("request") ? .request : .other
+                self = k.equals("user_id") ? .fixed(.userId) : k.equals("request") ? .request : .other
             case 8: self = k.equals("metadata") ? .metadata : .other
-            case 9: self = k.equals("companyId") ? .companyId : .other
-            case 10: self = k.equals("actionName") ? .actionName : k.equals("company_id") ? .companyId : .other
+            case 9: self = k.equals("companyId") ? .fixed(.companyId) : .other
+            case 10:
+                self =
+                    k.equals("actionName") ? .fixed(.actionName) : k.equals("company_id") ? .fixed(.companyId) : .other
             case 11:
-                self = k.equals("action_name") ? .actionName : k.equals("anonymousId") ? .anonymousId : .other
+                self =
+                    k.equals("action_name")
+                    ? .fixed(.actionName) : k.equals("anonymousId") ? .fixed(.anonymousId) : .other
             case 12:
                 self =
                     k.equals("anonymous_id")
-                    ? .anonymousId : k.equals("sessionToken") ? .sessionToken : .other
+                    ? .fixed(.anonymousId) : k.equals("sessionToken") ? .fixed(.sessionToken) : .other
             case 13:
                 self =
                     k.equals("session_token")
-                    ? .sessionToken : k.equals("transactionId") ? .transactionId : .other
+                    ? .fixed(.sessionToken) : k.equals("transactionId") ? .fixed(.transactionId) : .other
             case 14:
                 self =
                     k.equals("transaction_id")
-                    ? .transactionId : k.equals("subscriptionId") ? .subscriptionId : .other
-            case 15: self = k.equals("subscription_id") ? .subscriptionId : .other
+                    ? .fixed(.transactionId) : k.equals("subscriptionId") ? .fixed(.subscriptionId) : .other
+            case 15: self = k.equals("subscription_id") ? .fixed(.subscriptionId) : .other
             default: self = .other
             }
         }
@@ -313,44 +294,31 @@ public struct ActionNormalizer: Sendable {
                     try r.skipValue(depth: depth)
                     state.fail(.invalidAction, "request.time must be an ISO 8601 string")
                 }
-            case .uri:
-                state.fixed[FixedField.requestURI.rawValue] = try readIdentifier(&r, "request.uri", &state, depth)
-            case .ipAddress:
-                state.fixed[FixedField.requestIPAddress.rawValue] = try readIdentifier(
-                    &r,
-                    "request.ip_address",
-                    &state,
-                    depth
-                )
-            case .userAgent:
-                state.fixed[FixedField.requestUserAgent.rawValue] = try readIdentifier(
-                    &r,
-                    "request.user_agent_string",
-                    &state,
-                    depth
-                )
-            case .verb:
-                state.fixed[FixedField.requestVerb.rawValue] = try readIdentifier(&r, "request.verb", &state, depth)
+            case .fixed(let f): state.fixed[f.rawValue] = try readIdentifier(&r, f.name, &state, depth)
             default:
                 try r.skipValue(depth: depth)
             }
         } while try r.nextMember()
     }
 
+    /// A key of an action's `request`: `time`, one of the request fields of ``FixedField`` (by the
+    /// last part of its name, or its camelCase spelling), or another key.
     private enum RequestKey {
-        case time, uri, ipAddress, userAgent, verb, other
+        case time
+        case fixed(FixedField)
+        case other
 
         init(_ k: [UInt8]) {
             if k.equals("time") {
                 self = .time
             } else if k.equals("uri") {
-                self = .uri
+                self = .fixed(.requestURI)
             } else if k.equals("ip_address") || k.equals("ipAddress") {
-                self = .ipAddress
+                self = .fixed(.requestIPAddress)
             } else if k.equals("user_agent_string") || k.equals("userAgentString") {
-                self = .userAgent
+                self = .fixed(.requestUserAgent)
             } else if k.equals("verb") {
-                self = .verb
+                self = .fixed(.requestVerb)
             } else {
                 self = .other
             }

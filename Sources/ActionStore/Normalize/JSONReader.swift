@@ -460,13 +460,56 @@ struct JSONReader {
     }
 }
 
-/// Minimal JSON text output, shared by the normalizer (arrays) and exporters.
+/// The engine's one JSON string escaper: the normalizer (array values), query results and query
+/// literals, segdump and the collector's responses all write string literals with it.
+///
+/// Array values are stored as the JSON text this writes and query literals are compared with
+/// them as text, so ``Escaping/required`` output must stay exactly as it is.
 public enum JSONWriter {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Which characters a string literal escapes.
+    public enum Escaping: Sendable {
+        /// Only what RFC 8259 requires: `"`, `\`, and control characters below U+0020 (`\n`, `\r`,
+        /// `\t`, others `\u00xx`). The form the store writes and compares.
+        case required
+        /// Also `\b` and `\f` for backspace and form feed, and `\u` escapes for DEL, U+2028 and
+        /// U+2029 (line breaks to JavaScript): for text read by people and scripts (segdump).
+        case readable
+    }
+
     /// Appends `bytes` (valid UTF-8) as a JSON string literal, escaping only what RFC 8259 requires.
     public static func appendString(_ bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
+        append(bytes, to: &out, readable: false)
+    }
+
+    /// Appends `bytes` (valid UTF-8) as a JSON string literal.
+    public static func appendString(_ bytes: some Sequence<UInt8>, to out: inout [UInt8], escaping: Escaping) {
+        switch escaping {
+        case .required: append(bytes, to: &out, readable: false)
+        case .readable: append(bytes, to: &out, readable: true)
+        }
+    }
+
+    /// Appends a Swift string as a JSON string literal, escaping only what RFC 8259 requires.
+    public static func appendString(_ s: String, to out: inout String) {
+        out += quoted(s)
+    }
+
+    /// A Swift string as a JSON string literal.
+    public static func quoted(_ s: String, escaping: Escaping = .required) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        appendString(s.utf8, to: &out, escaping: escaping)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    // `readable` is a constant at each call, so the inlined loop of the required form has no
+    // readable-only tests.
+    @inline(__always)
+    private static func append(_ bytes: some Sequence<UInt8>, to out: inout [UInt8], readable: Bool) {
         out.append(0x22)
+        let start = out.count
         for b in bytes {
             switch b {
             case 0x22:
@@ -484,8 +527,20 @@ public enum JSONWriter {
             case 0x09:
                 out.append(0x5C)
                 out.append(0x74)
-            case 0..<0x20:
+            case 0x08 where readable:
+                out.append(0x5C)
+                out.append(0x62)
+            case 0x0C where readable:
+                out.append(0x5C)
+                out.append(0x66)
+            case 0..<0x20,
+                0x7F where readable:
                 out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            // U+2028 and U+2029 are E2 80 A8 and E2 80 A9; in valid UTF-8, A8 or A9 right after
+            // E2 80 (copied as is: escapes are ASCII) is one of them.
+            case 0xA8...0xA9 where readable && endsWithE280(out, after: start):
+                out.removeLast(2)
+                out.append(contentsOf: [0x5C, 0x75, 0x32, 0x30, 0x32, b == 0xA8 ? 0x38 : 0x39])
             default:
                 out.append(b)
             }
@@ -493,11 +548,9 @@ public enum JSONWriter {
         out.append(0x22)
     }
 
-    /// A Swift string as a JSON string literal.
-    public static func quoted(_ s: String) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count + 2)
-        appendString(s.utf8, to: &out)
-        return String(decoding: out, as: UTF8.self)
+    /// Whether `out` ends with E2 80, both after index `start`.
+    @inline(__always)
+    private static func endsWithE280(_ out: [UInt8], after start: Int) -> Bool {
+        out.count - start >= 2 && out[out.count - 2] == 0xE2 && out[out.count - 1] == 0x80
     }
 }

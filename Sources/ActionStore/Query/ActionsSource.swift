@@ -93,7 +93,7 @@ public final class ActionsSource: ScanSource {
         // One kind per column: the first chunk's (the schema gives a path one type; values of
         // another kind, which only hand-made actions can have, read as absent).
         guard let kind = cols.lazy.compactMap({ $0?.kind }).first else { return nil }
-        var present = QueryBitset(count: rowCount)
+        var present = RowBitmap(count: rowCount)
         var all = true
         var base = 0
         for (chunk, col) in zip(chunks, cols) {

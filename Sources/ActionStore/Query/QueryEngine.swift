@@ -277,16 +277,16 @@ struct SourceScan {
         if let t = plan.to, source.minTime >= t { return nil }
         if prunable(plan.filter) { return nil }
         stats.rowsScanned = n
-        var sel: QueryBitset
+        var sel: RowBitmap
         let lo = plan.from ?? Int64.min
         let hi = plan.to ?? Int64.max
         if source.minTime >= lo && source.maxTime < hi {
-            sel = QueryBitset(count: n, allSet: true)
+            sel = RowBitmap(count: n, allSet: true)
         } else if source.isSortedByTime {
             let t = try times()
             let a = lowerBound(t, lo)
             let b = lowerBound(t, hi)
-            sel = QueryBitset(count: n)
+            sel = RowBitmap(count: n)
             for i in a..<Swift.max(a, b) { sel[i] = true }
         } else {
             let t = try times()
@@ -308,8 +308,8 @@ struct SourceScan {
 
     /// A bitset of `n` rows from a per-row test.
     /// - Complexity: O(n), one word written per 64 rows.
-    @inline(__always) private func bits(_ n: Int, _ test: (Int) -> Bool) -> QueryBitset {
-        var b = QueryBitset(count: n)
+    @inline(__always) private func bits(_ n: Int, _ test: (Int) -> Bool) -> RowBitmap {
+        var b = RowBitmap(count: n)
         var w = 0
         var base = 0
         while base < n {
@@ -324,17 +324,17 @@ struct SourceScan {
     }
 
     /// Narrows `sel` to rows matching `f`.
-    mutating func evaluate(_ f: Filter, into sel: inout QueryBitset) throws {
+    mutating func evaluate(_ f: Filter, into sel: inout RowBitmap) throws {
         switch f {
         case .all: return
-        case .none: sel = QueryBitset(count: sel.count)
+        case .none: sel = RowBitmap(count: sel.count)
         case .and(let fs):
             for c in fs {
                 try evaluate(c, into: &sel)
                 if sel.isEmpty { return }
             }
         case .or(let fs):
-            var any = QueryBitset(count: sel.count)
+            var any = RowBitmap(count: sel.count)
             for c in fs {
                 var b = sel
                 try evaluate(c, into: &b)
@@ -351,10 +351,10 @@ struct SourceScan {
         }
     }
 
-    private mutating func leaf(_ src: ValueSource, _ test: LeafTest, count n: Int) throws -> QueryBitset {
+    private mutating func leaf(_ src: ValueSource, _ test: LeafTest, count n: Int) throws -> RowBitmap {
         switch src {
         case .missing:
-            return QueryBitset(count: n)
+            return RowBitmap(count: n)
         case .time:
             let t = try times()
             if case .compare(let op, .int(let l)) = test {
@@ -370,12 +370,12 @@ struct SourceScan {
             return bits(n) { test.matches(int: t[$0]) }
         case .column(let name, let kind):
             if kind == .string, columns[name] == nil, let p = try postingsBits(name, test, n) { return p }
-            guard let c = try column(name, kind) else { return QueryBitset(count: n) }
-            var b: QueryBitset
+            guard let c = try column(name, kind) else { return RowBitmap(count: n) }
+            var b: RowBitmap
             switch c {
             case .strings(let dictionary, let codes, _):
                 if case .compare(.eq, .string(let s)) = test {
-                    guard let code = dictionary.firstIndex(of: s).map(UInt32.init) else { return QueryBitset(count: n) }
+                    guard let code = dictionary.firstIndex(of: s).map(UInt32.init) else { return RowBitmap(count: n) }
                     b = bits(n) { codes[$0] == code }
                 } else {
                     // One test per dictionary entry, then a table lookup per row.
@@ -405,14 +405,14 @@ struct SourceScan {
     }
 
     /// Rows from the source's postings for eq/in on strings, without decoding the column.
-    private func postingsBits(_ name: String, _ test: LeafTest, _ n: Int) throws -> QueryBitset? {
+    private func postingsBits(_ name: String, _ test: LeafTest, _ n: Int) throws -> RowBitmap? {
         let values: [String]
         switch test {
         case .compare(.eq, .string(let s)): values = [s]
         case .isIn(let ls): values = ls.compactMap { if case .string(let s) = $0 { s } else { nil } }
         default: return nil
         }
-        var b = QueryBitset(count: n)
+        var b = RowBitmap(count: n)
         for s in values {
             guard let rows = try source.postings(column: name, value: .string(s)) else { return nil }
             for r in rows where Int(r) < n { b[Int(r)] = true }
@@ -710,9 +710,7 @@ struct SourceScan {
     }
 }
 
-extension QueryBitset {
-    var isEmpty: Bool { words.allSatisfy { $0 == 0 } }
-
+extension RowBitmap {
     mutating func setWord(_ i: Int, _ w: UInt64) {
         words[i] = w
     }

@@ -251,26 +251,9 @@ enum QueryParser {
     }
 }
 
-/// Compact JSON text, for array literals and results.
+/// Compact JSON text, for array literals and results; strings go through ``JSONWriter``, as the
+/// normalizer's array values do, so that a literal and a stored array compare as text.
 enum JSONText {
-    static func appendString(_ s: String, to out: inout String) {
-        out.append("\"")
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        out.append("\"")
-    }
-
     static func appendDouble(_ d: Double, to out: inout String) {
         if d.isFinite { out.append(d.description) } else { out.append("null") }
     }
@@ -294,7 +277,7 @@ enum JSONText {
             out.append("{")
             for (i, k) in o.keys.sorted().enumerated() {
                 if i > 0 { out.append(",") }
-                appendString(k, to: &out)
+                JSONWriter.appendString(k, to: &out)
                 out.append(":")
                 guard append(o[k]!, to: &out) else { return false }
             }
@@ -302,7 +285,7 @@ enum JSONText {
             return true
         }
         switch QueryParser.literal(v) {
-        case .string(let s)?: appendString(s, to: &out)
+        case .string(let s)?: JSONWriter.appendString(s, to: &out)
         case .int(let i)?: out.append(String(i))
         case .double(let d)?: appendDouble(d, to: &out)
         case .bool(let b)?: out.append(b ? "true" : "false")

@@ -68,11 +68,11 @@ public enum QueryValue: Sendable, Hashable, CustomStringConvertible {
     func appendJSON(to out: inout String) {
         switch self {
         case .null: out.append("null")
-        case .string(let s): JSONText.appendString(s, to: &out)
+        case .string(let s): JSONWriter.appendString(s, to: &out)
         case .int(let v): out.append(String(v))
         case .double(let v): JSONText.appendDouble(v, to: &out)
         case .bool(let b): out.append(b ? "true" : "false")
-        case .timestamp: JSONText.appendString(description, to: &out)
+        case .timestamp: JSONWriter.appendString(description, to: &out)
         case .json(let s): out.append(s)
         }
     }
@@ -158,7 +158,7 @@ public struct QueryResult: Sendable, Hashable {
             for (name, v) in Array(zip(keyNames, row.keys)) + Array(zip(metricNames, row.metrics)) {
                 if !first { out.append(", ") }
                 first = false
-                JSONText.appendString(name, to: &out)
+                JSONWriter.appendString(name, to: &out)
                 out.append(": ")
                 v.appendJSON(to: &out)
             }

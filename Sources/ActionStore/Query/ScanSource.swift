@@ -1,81 +1,16 @@
-/// A fixed-size set of row numbers `0..<count`, one bit per row.
-public struct QueryBitset: Sendable, Hashable {
-    public internal(set) var words: [UInt64]
-    public let count: Int
-
-    /// A bitset of `count` rows, all clear or all set.
-    public init(count: Int, allSet: Bool = false) {
-        self.count = count
-        words = [UInt64](repeating: allSet ? ~0 : 0, count: (count + 63) >> 6)
-        if allSet { clearTail() }
-    }
-
-    /// A bitset from one flag per row.
-    public init(_ flags: [Bool]) {
-        self.init(count: flags.count)
-        for (i, f) in flags.enumerated() where f { words[i >> 6] |= 1 << UInt64(i & 63) }
-    }
-
-    public subscript(i: Int) -> Bool {
-        get { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
-        set {
-            if newValue {
-                words[i >> 6] |= 1 << UInt64(i & 63)
-            } else {
-                words[i >> 6] &= ~(1 << UInt64(i & 63))
-            }
-        }
-    }
-
-    /// The number of set bits.
-    public var cardinality: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
-
-    mutating func clearTail() {
-        if count & 63 != 0, !words.isEmpty { words[words.count - 1] &= (1 << UInt64(count & 63)) - 1 }
-    }
-
-    mutating func formIntersection(_ o: QueryBitset) {
-        for i in words.indices { words[i] &= o.words[i] }
-    }
-
-    mutating func formUnion(_ o: QueryBitset) {
-        for i in words.indices { words[i] |= o.words[i] }
-    }
-
-    mutating func invert() {
-        for i in words.indices { words[i] = ~words[i] }
-        clearTail()
-    }
-
-    /// The set rows, ascending.
-    /// - Complexity: O(count / 64 + set bits).
-    public func rows() -> [UInt32] {
-        var out = [UInt32]()
-        out.reserveCapacity(cardinality)
-        for (wi, w0) in words.enumerated() {
-            var w = w0
-            while w != 0 {
-                out.append(UInt32(wi << 6 + w.trailingZeroBitCount))
-                w &= w - 1
-            }
-        }
-        return out
-    }
-}
-
 /// One column of a source, as the query engine reads it. Rows where `present` is clear have no
 /// value (their slot in the value array is ignored); a nil `present` means every row has a value.
 public enum QueryColumn: Sendable {
     /// Dictionary-encoded strings: row `i` is `dictionary[codes[i]]`. The dictionary need not be sorted
     /// but must not repeat a string.
-    case strings(dictionary: [String], codes: [UInt32], present: QueryBitset?)
-    case ints([Int64], present: QueryBitset?)
-    case doubles([Double], present: QueryBitset?)
-    case bools([Bool], present: QueryBitset?)
+    case strings(dictionary: [String], codes: [UInt32], present: RowBitmap?)
+    case ints([Int64], present: RowBitmap?)
+    case doubles([Double], present: RowBitmap?)
+    case bools([Bool], present: RowBitmap?)
     /// Arrays as compact JSON text.
-    case arrays([String], present: QueryBitset?)
+    case arrays([String], present: RowBitmap?)
 
-    public var present: QueryBitset? {
+    public var present: RowBitmap? {
         switch self {
         case .strings(_, _, let p), .ints(_, let p), .doubles(_, let p), .bools(_, let p), .arrays(_, let p): p
         }

@@ -20,11 +20,7 @@ final class SegmentSource: ScanSource {
 
     func column(_ name: String) throws -> QueryColumn? {
         guard let data = try reader.column(name) else { return nil }
-        let present = data.present.map { bitmap in
-            var b = QueryBitset(count: bitmap.count)
-            b.words = bitmap.words
-            return b
-        }
+        let present = data.present
         switch data {
         case .strings, .uuids, .ipv4s:
             let (d, c, _) = data.dictionaryEncoded()!

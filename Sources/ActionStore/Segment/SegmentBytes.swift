@@ -1,130 +1,9 @@
 import CLZ4
 import CXXHash
 
-// Byte-level helpers of the segment codecs: little-endian writer, bounds-checked reader,
-// varints, bit-packing, LZ4 and checksums. See docs/segment-format.md.
-
-/// An append-only little-endian byte buffer.
-struct ByteWriter {
-    var bytes: [UInt8] = []
-
-    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
-
-    var count: Int { bytes.count }
-
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-
-    mutating func u32(_ v: UInt32) {
-        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    mutating func u64(_ v: UInt64) {
-        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
-
-    mutating func varint(_ v: UInt64) {
-        var v = v
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
-
-    mutating func varint(_ v: Int) { varint(UInt64(v)) }
-
-    mutating func zigzag(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
-
-    mutating func string(_ s: String) {
-        varint(s.utf8.count)
-        bytes.append(contentsOf: s.utf8)
-    }
-
-    mutating func append(_ other: [UInt8]) { bytes.append(contentsOf: other) }
-}
-
-/// A cursor over bytes that throws ``ActionStoreError`` (`.corruption`) instead of reading out of bounds.
-struct ByteReader {
-    let base: UnsafeRawBufferPointer
-    var offset: Int
-    /// Names the region in error messages ("footer", "column x block 3").
-    let region: () -> String
-
-    init(_ base: UnsafeRawBufferPointer, offset: Int = 0, region: @escaping () -> String) {
-        self.base = base
-        self.offset = offset
-        self.region = region
-    }
-
-    var remaining: Int { base.count - offset }
-    var isAtEnd: Bool { offset == base.count }
-
-    func fail(_ what: String) -> ActionStoreError {
-        ActionStoreError(.corruption, "\(region()): \(what) at byte \(offset)")
-    }
-
-    mutating func need(_ n: Int) throws {
-        guard n >= 0, n <= remaining else { throw fail("truncated (need \(n) bytes, have \(remaining))") }
-    }
-
-    mutating func u8() throws -> UInt8 {
-        try need(1)
-        defer { offset += 1 }
-        // Safe because need(1) checked the bounds.
-        return unsafe base[offset]
-    }
-
-    mutating func u32() throws -> UInt32 {
-        try need(4)
-        defer { offset += 4 }
-        return unsafe UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-
-    mutating func u64() throws -> UInt64 {
-        try need(8)
-        defer { offset += 8 }
-        return unsafe UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-    }
-
-    mutating func i64() throws -> Int64 { Int64(bitPattern: try u64()) }
-
-    mutating func varint() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let b = try u8()
-            guard shift < 64, shift < 63 || b <= 1 else { throw fail("varint overflow") }
-            result |= UInt64(b & 0x7F) << shift
-            if b < 0x80 { return result }
-            shift += 7
-        }
-    }
-
-    /// A varint that must be at most `limit`, as an Int.
-    mutating func count(max limit: Int, _ what: String) throws -> Int {
-        let v = try varint()
-        guard v <= UInt64(limit) else { throw fail("\(what) \(v) exceeds \(limit)") }
-        return Int(v)
-    }
-
-    mutating func zigzag() throws -> Int64 {
-        let v = try varint()
-        return Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
-    }
-
-    mutating func bytes(_ n: Int) throws -> UnsafeRawBufferPointer {
-        try need(n)
-        defer { offset += n }
-        return unsafe UnsafeRawBufferPointer(rebasing: base[offset..<offset + n])
-    }
-
-    mutating func string() throws -> String {
-        let n = try count(max: remaining, "string length")
-        return String(decoding: try bytes(n), as: UTF8.self)
-    }
-}
+// Byte-level helpers of the segment codecs: bit-packing, LZ4 and checksums (the little-endian
+// writer and reader are `ByteWriter` and `ByteReader`, Model/ByteCodec.swift). See
+// docs/segment-format.md.
 
 /// Checksums of the segment format: XXH3-64 of the stored bytes.
 enum Checksum {
@@ -244,7 +123,7 @@ enum BitPacking {
             var bit = 0
             for i in 0..<count {
                 // Safe because of the precondition: bit / 8 + 8 <= packedBytes + 8.
-                let word = unsafe UInt64(littleEndian: src.loadUnaligned(fromByteOffset: bit >> 3, as: UInt64.self))
+                let word = ByteReader.load(UInt64.self, src, at: bit >> 3)
                 body(i, (word >> UInt64(bit & 7)) & mask)
                 bit += width
             }
@@ -253,10 +132,10 @@ enum BitPacking {
             for i in 0..<count {
                 let byte = bit >> 3
                 let shift = UInt64(bit & 7)
-                let lo = unsafe UInt64(littleEndian: src.loadUnaligned(fromByteOffset: byte, as: UInt64.self))
+                let lo = ByteReader.load(UInt64.self, src, at: byte)
                 var v = lo >> shift
                 if shift + UInt64(width) > 64 {
-                    let hi = unsafe UInt64(littleEndian: src.loadUnaligned(fromByteOffset: byte + 8, as: UInt64.self))
+                    let hi = ByteReader.load(UInt64.self, src, at: byte + 8)
                     v |= hi << (64 - shift)
                 }
                 body(i, v & mask)

@@ -172,27 +172,9 @@ public enum SegmentDump {
         }
     }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped; other text as is.
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case let c where c.value < 0x20 || c.value == 0x7F || c.value == 0x2028 || c.value == 0x2029:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal: quotes, backslashes and control characters escaped, readably
+    /// (``JSONWriter/Escaping/readable``); other text as is.
+    public static func quote(_ s: String) -> String { JSONWriter.quoted(s, escaping: .readable) }
 
     private static func summaryJSON(_ r: SegmentReader, columns: Bool) -> String {
         var out = "{\"file\":\(quote(r.path)),\"bytes\":\(r.fileBytes),\"version\":\(SegmentFormat.version)"

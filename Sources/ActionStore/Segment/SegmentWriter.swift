@@ -273,12 +273,6 @@ private struct SegmentBuilder {
         for i in 0..<n { w.u8(UInt8(truncatingIfNeeded: bits.words[i >> 3] >> UInt64((i & 7) * 8))) }
     }
 
-    static func bits(_ flags: some Collection<Bool>) -> RowBitmap {
-        var b = RowBitmap(count: flags.count)
-        for (i, f) in flags.enumerated() where f { b[i] = true }
-        return b
-    }
-
     // MARK: Columns
 
     mutating func writeTime(_ times: [Int64]) throws {
@@ -576,7 +570,7 @@ private struct SegmentBuilder {
             let blocks = try writeBlocks(rows: col.rows) { range, w in
                 if mixed {
                     w.bytes[0] |= SegmentFormat.blockHasIntFlags
-                    Self.appendBits(Self.bits(isInt[range]), into: &w)
+                    Self.appendBits(RowBitmap(isInt[range]), into: &w)
                 }
                 for i in range { w.u64(slots[i]) }
                 return (Self.minDouble(numbers[range]), Self.maxDouble(numbers[range]))
@@ -601,7 +595,7 @@ private struct SegmentBuilder {
             }
             let index = try writeIndex(keyCount: 2, keys: [], codes: values.map { $0 ? 1 : 0 }, rows: col.rows)
             let blocks = try writeBlocks(rows: col.rows) { range, w in
-                Self.appendBits(Self.bits(values[range]), into: &w)
+                Self.appendBits(RowBitmap(values[range]), into: &w)
                 return (nil, nil)
             }
             let lo = values.contains(false) ? false : true
