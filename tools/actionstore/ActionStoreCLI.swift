@@ -35,6 +35,16 @@ struct Progress {
     func finish() {
         if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
     }
+
+    /// `[#########-----------]  45% 120.0 of 266.1 MB` (or `120.0 MB` when the total is unknown).
+    static func bar(done: Int, total: Int?, width: Int = 24) -> String {
+        let mb = String(format: "%.1f", Double(done) / 1e6)
+        guard let total, total > 0 else { return mb + " MB" }
+        let f = min(1, Double(done) / Double(total))
+        let filled = Int(f * Double(width))
+        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
+            + String(format: "%3.0f%% ", f * 100) + mb + " of " + String(format: "%.1f", Double(total) / 1e6) + " MB"
+    }
 }
 
 func printError(_ s: String) {
@@ -46,13 +56,16 @@ struct Import: ParsableCommand {
         abstract: "Import NDJSON (one Moesif action per line) into an application.",
         discussion: """
             Prints how many actions were accepted, rejected and deduplicated; each rejection goes to \
-            stderr with its line number and reason. Exits once everything accepted is durable; \
-            exit status 1 if any line was rejected.
+            stderr with its line number and reason. Ends with a flush, as a bulk load ends with a \
+            checkpoint elsewhere: the actions are in segments, and later commands need not replay \
+            the journal (--no-flush leaves them in the journal). On a terminal, a progress bar shows \
+            the bytes read and the rate. Exit status 1 if any line was rejected.
             """
     )
     @OptionGroup var location: StoreLocation
     @Option(help: "The application (Moesif application id).") var app: String
     @Option(help: "Lines per batch (one journal record each).") var batch = 5000
+    @Flag(inversion: .prefixedNo, help: "Flush to segments at the end.") var flush = true
     @Argument(help: "The NDJSON file, or - for stdin.") var file: String
 
     func run() throws {
@@ -62,6 +75,9 @@ struct Import: ParsableCommand {
             throw ValidationError("cannot open \(file)")
         }
         var progress = Progress()
+        // The size of a regular file, for the bar; nil for a pipe.
+        let totalBytes: Int? =
+            file == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
         var accepted = 0
         var rejected = 0
         var duplicates = 0
@@ -89,9 +105,10 @@ struct Import: ParsableCommand {
             }
             lines.removeAll(keepingCapacity: true)
             lineNumbers.removeAll(keepingCapacity: true)
-            let secs = Date().timeIntervalSince(progress.start)
+            let secs = max(Date().timeIntervalSince(progress.start), 1e-3)
             progress.update(
-                "imported \(accepted) actions, \(rejected) rejected, "
+                Progress.bar(done: bytesRead, total: totalBytes)
+                    + " \(accepted) actions, \(rejected) rejected, "
                     + String(
                         format: "%.0f actions/s, %.1f MB/s",
                         Double(accepted) / secs,
@@ -126,6 +143,10 @@ struct Import: ParsableCommand {
             lineNumbers.append(lineNumber)
         }
         try submit()
+        if flush {
+            progress.update(Progress.bar(done: bytesRead, total: totalBytes) + " flushing to segments…", force: true)
+            try store.flush()
+        }
         progress.finish()
         try store.close()
         print("accepted \(accepted), rejected \(rejected), deduplicated \(duplicates)")

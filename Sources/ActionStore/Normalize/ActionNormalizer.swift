@@ -47,9 +47,23 @@ public struct ActionNormalizer: Sendable {
         _ json: UnsafeBufferPointer<UInt8>,
         receivedAt: Int64
     ) throws(ActionStoreError) -> [Result<NormalizedAction, ActionStoreError>] {
+        var batch = NormalizedBatch()
+        try normalizeDocument(json, receivedAt: receivedAt, into: &batch)
+        return batch.normalizedActions()
+    }
+
+    /// Normalizes one JSON document (an action object, or an array of them) into `batch`'s
+    /// columns: one outcome per action is appended to `batch.outcomes`.
+    /// - Throws: as `normalizeDocument(_:receivedAt:)`; `batch` then holds what came before.
+    func normalizeDocument(
+        _ json: UnsafeBufferPointer<UInt8>,
+        receivedAt: Int64,
+        into batch: inout NormalizedBatch
+    ) throws(ActionStoreError) {
         var reader = JSONReader(json, depthMax: limits.depthMax)
         guard let first = reader.peek() else { throw reader.error("empty body, expected a JSON object or array") }
-        var outcomes: [Result<NormalizedAction, ActionStoreError>] = []
+        var outcomes: [Result<Int, ActionStoreError>] = []
+        var state = ObjectState()
         if first == 0x5B {
             if try reader.beginArray() {
                 repeat {
@@ -69,7 +83,7 @@ public struct ActionNormalizer: Sendable {
                         if try !reader.nextElement() { break }
                         continue
                     }
-                    var outcome = try normalizeObject(&reader, receivedAt: receivedAt, depth: 2)
+                    var outcome = try normalizeObject(&reader, &state, &batch, receivedAt: receivedAt, depth: 2)
                     if case .failure(let e) = outcome {
                         outcome = .failure(ActionStoreError(e.code, "action \(index): \(e.message)"))
                     }
@@ -78,14 +92,14 @@ public struct ActionNormalizer: Sendable {
                 } while true
             }
         } else if first == 0x7B {
-            outcomes.append(try normalizeObject(&reader, receivedAt: receivedAt, depth: 1))
+            outcomes.append(try normalizeObject(&reader, &state, &batch, receivedAt: receivedAt, depth: 1))
         } else {
             try reader.skipValue(depth: 0)
             try reader.expectEnd()
             throw ActionStoreError(.invalidAction, "expected a JSON object or an array of objects")
         }
         try reader.expectEnd()
-        return outcomes
+        batch.outcomes += outcomes
     }
 
     /// Normalizes one action object given as bytes.
@@ -93,16 +107,30 @@ public struct ActionNormalizer: Sendable {
         _ json: UnsafeBufferPointer<UInt8>,
         receivedAt: Int64
     ) -> Result<NormalizedAction, ActionStoreError> {
+        var batch = NormalizedBatch()
+        normalizeObject(json, receivedAt: receivedAt, into: &batch)
+        return batch.normalizedActions()[0]
+    }
+
+    /// Normalizes one action object given as bytes into `batch`: appends one outcome (a syntax
+    /// error rejects only this object).
+    func normalizeObject(_ json: UnsafeBufferPointer<UInt8>, receivedAt: Int64, into batch: inout NormalizedBatch) {
+        var state = ObjectState()
         do {
             var reader = JSONReader(json, depthMax: limits.depthMax)
             guard reader.peek() == 0x7B else {
-                return .failure(ActionStoreError(.invalidAction, "expected a JSON object"))
+                batch.outcomes.append(.failure(ActionStoreError(.invalidAction, "expected a JSON object")))
+                return
             }
-            let outcome = try normalizeObject(&reader, receivedAt: receivedAt, depth: 1)
-            try reader.expectEnd()
-            return outcome
+            let rowsBefore = batch.rowCount
+            var outcome = try normalizeObject(&reader, &state, &batch, receivedAt: receivedAt, depth: 1)
+            do { try reader.expectEnd() } catch {
+                if batch.rowCount > rowsBefore { batch.dropLastRow() }
+                outcome = .failure(error)
+            }
+            batch.outcomes.append(outcome)
         } catch {
-            return .failure(error)
+            batch.outcomes.append(.failure(error))
         }
     }
 
@@ -116,23 +144,21 @@ public struct ActionNormalizer: Sendable {
 
     private func normalizeObject(
         _ r: inout JSONReader,
+        _ state: inout ObjectState,
+        _ batch: inout NormalizedBatch,
         receivedAt: Int64,
         depth: Int
-    ) throws(ActionStoreError) -> Result<NormalizedAction, ActionStoreError> {
+    ) throws(ActionStoreError) -> Result<Int, ActionStoreError> {
         r.skipWhitespace()
         let start = r.pos
-        var state = ObjectState()
-        state.start = start
-        state.bytesMax = limits.actionBytesMax
-        var key: [UInt8] = []
+        state.reset(start: start, bytesMax: limits.actionBytesMax)
         if try r.beginObject() {
             repeat {
-                try r.readKey(into: &key)
-                switch TopKey(key) {
-                case .fixed(.actionName): state.actionName = try readIdentifier(&r, "action_name", &state, depth)
-                case .fixed(let f): state.fixed[f.rawValue] = try readIdentifier(&r, f.name, &state, depth)
+                try r.readKey(into: &state.key)
+                switch TopKey(state.key) {
+                case .fixed(let f): try readIdentifier(&r, f, &state, depth)
                 case .request: try readRequest(&r, &state, depth: depth + 1)
-                case .metadata: try readMetadata(&r, &state, depth: depth + 1)
+                case .metadata: try readMetadata(&r, &state, &batch, depth: depth + 1)
                 case .other: try r.skipValue(depth: depth)
                 }
             } while try r.nextMember()
@@ -147,38 +173,53 @@ public struct ActionNormalizer: Sendable {
             )
         }
         if let problem = state.problem { return .failure(problem) }
-        guard let name = state.actionName, !name.isEmpty else {
+        guard let name = state.fixed[FixedField.actionName.rawValue], !name.isEmpty else {
             return .failure(ActionStoreError(.invalidAction, "action_name is required (a non-empty string)"))
         }
-        var action = Action(time: state.time ?? receivedAt, actionName: name)
-        for f in FixedField.allCases where f != .actionName {
-            if let v = state.fixed[f.rawValue] { action[f] = v }
+        // The action is good: copy it from the scratch into the batch's columns.
+        let row = batch.rowCount
+        batch.parts.times.append(state.time ?? receivedAt)
+        for f in FixedField.allCases {
+            guard let range = state.fixed[f.rawValue] else { continue }
+            let slot = batch.store(state.scratch[range])
+            batch.parts.fixed[f.rawValue].rows.append(UInt32(row))
+            batch.parts.fixed[f.rawValue].slots.append(slot)
         }
-        // Sort leaves by path bytes; a path given twice (duplicate keys) keeps its last value.
-        var leaves = state.leaves
-        if leaves.count > 1 {
-            leaves.sort { utf8Less($0.path, $1.path) || (utf8Equal($0.path, $1.path) && $0.seq < $1.seq) }
-            var out: [MetadataField] = []
-            out.reserveCapacity(leaves.count)
-            for (i, l) in leaves.enumerated() where i + 1 == leaves.count || !utf8Equal(leaves[i + 1].path, l.path) {
-                out.append(MetadataField(path: l.path, value: l.value))
+        for l in state.leafPath.indices {
+            let kind = state.leafKind[l]
+            var slot = state.leafSlot[l]
+            if kind.usesArena {
+                let offset = Int(slot >> 32)
+                slot = batch.store(state.scratch[offset..<offset + Int(slot & 0xFFFF_FFFF)])
             }
-            action.metadata = out
-        } else {
-            action.metadata = leaves.map { MetadataField(path: $0.path, value: $0.value) }
+            batch.leafPath.append(state.leafPath[l])
+            batch.leafKind.append(kind)
+            batch.leafSlot.append(slot)
+            batch.leafIsDouble.append(state.leafIsDouble[l])
         }
-        return .success(NormalizedAction(action: action, pathUses: state.uses))
+        batch.usePath += state.usePath
+        batch.useType += state.useType
+        batch.endRow()
+        return .success(row)
     }
 
+    /// One action while it is read: fixed fields and string leaves as ranges of `scratch`, the
+    /// rest as slots; copied into the batch only if the action turns out good. Reused from one
+    /// action to the next (no allocation per action once warm).
     private struct ObjectState {
-        var actionName: String?
-        var fixed = [String?](repeating: nil, count: FixedField.allCases.count)
+        var fixed = [Range<Int>?](repeating: nil, count: FixedField.allCases.count)
         var time: Int64?
-        var leaves: [(path: String, value: Value, seq: Int)] = []
-        var uses: [NormalizedAction.PathUse] = []
+        var scratch: [UInt8] = []
+        var leafPath: [Int32] = []
+        var leafKind: [ColumnChunk.Kind] = []
+        var leafSlot: [UInt64] = []
+        var leafIsDouble: [Bool] = []
+        var usePath: [Int32] = []
+        var useType: [FieldType] = []
         var problem: ActionStoreError?
         var path: [UInt8] = []
         var key: [UInt8] = []
+        var text: [UInt8]? = []
         /// Where the action starts in the input, and the most bytes it may take.
         var start = 0
         var bytesMax = Int.max
@@ -186,18 +227,44 @@ public struct ActionNormalizer: Sendable {
         /// its end) but no longer kept: a million tiny keys cost no million leaves.
         var oversized = false
 
+        mutating func reset(start: Int, bytesMax: Int) {
+            for i in fixed.indices { fixed[i] = nil }
+            time = nil
+            scratch.removeAll(keepingCapacity: true)
+            dropLeaves()
+            problem = nil
+            self.start = start
+            self.bytesMax = bytesMax
+            oversized = false
+        }
+
+        mutating func dropLeaves() {
+            leafPath.removeAll(keepingCapacity: true)
+            leafKind.removeAll(keepingCapacity: true)
+            leafSlot.removeAll(keepingCapacity: true)
+            leafIsDouble.removeAll(keepingCapacity: true)
+            usePath.removeAll(keepingCapacity: true)
+            useType.removeAll(keepingCapacity: true)
+        }
+
         /// Whether the reader has gone past the action's byte limit; drops what was kept if so.
         mutating func checkSize(_ pos: Int) -> Bool {
             if oversized { return true }
             guard pos - start > bytesMax else { return false }
             oversized = true
-            leaves = []
-            uses = []
+            dropLeaves()
             return true
         }
 
         mutating func fail(_ code: ActionStoreError.Code, _ message: String) {
             if problem == nil { problem = ActionStoreError(code, message) }
+        }
+
+        /// Appends `bytes` to the scratch and returns their range.
+        mutating func keep(_ bytes: some Collection<UInt8>) -> Range<Int> {
+            let start = scratch.count
+            scratch.append(contentsOf: bytes)
+            return start..<scratch.count
         }
     }
 
@@ -241,25 +308,28 @@ public struct ActionNormalizer: Sendable {
         }
     }
 
-    /// Reads a string field; numbers become their decimal text; null is absent.
+    /// Reads a string field into the scratch; numbers become their decimal text; null is absent.
     private func readIdentifier(
         _ r: inout JSONReader,
-        _ field: String,
+        _ field: FixedField,
         _ state: inout ObjectState,
         _ depth: Int
-    ) throws(ActionStoreError) -> String? {
+    ) throws(ActionStoreError) {
         switch r.peek() ?? 0 {
-        case 0x22: return try r.readString()
+        case 0x22:
+            let start = state.scratch.count
+            try r.readStringBytes(into: &state.scratch)
+            state.fixed[field.rawValue] = start..<state.scratch.count
         case 0x6E:
             _ = try r.readLiteral()
-            return nil
+            state.fixed[field.rawValue] = nil
         case 0x2D, 0x30...0x39:
-            return try r.readNumber().description
+            state.fixed[field.rawValue] = state.keep(try r.readNumber().description.utf8)
         default:
             let kind = r.peek() == 0x7B ? "object" : r.peek() == 0x5B ? "array" : "boolean"
             try r.skipValue(depth: depth)
-            state.fail(.invalidAction, "\(field) must be a string, got \(kind)")
-            return nil
+            state.fail(.invalidAction, "\(field.name) must be a string, got \(kind)")
+            state.fixed[field.rawValue] = nil
         }
     }
 
@@ -281,20 +351,24 @@ public struct ActionNormalizer: Sendable {
             switch RequestKey(key) {
             case .time:
                 if r.peek() == 0x22 {
-                    r.skipWhitespace()
-                    let s = try r.readString()
-                    if let t = Timestamp.parse(s) {
+                    // Parsed in place from the scratch: no String unless it is wrong.
+                    let start = state.scratch.count
+                    try r.readStringBytes(into: &state.scratch)
+                    let bytes = state.scratch[start...]
+                    if let t = Timestamp.parse(bytes) {
                         state.time = t
                     } else {
+                        let s = String(decoding: bytes, as: UTF8.self)
                         state.fail(.invalidAction, "request.time: \(JSONWriter.quoted(s)) is not an ISO 8601 time")
                     }
+                    state.scratch.removeSubrange(start...)
                 } else if r.peek() == 0x6E {
                     _ = try r.readLiteral()
                 } else {
                     try r.skipValue(depth: depth)
                     state.fail(.invalidAction, "request.time must be an ISO 8601 string")
                 }
-            case .fixed(let f): state.fixed[f.rawValue] = try readIdentifier(&r, f.name, &state, depth)
+            case .fixed(let f): try readIdentifier(&r, f, &state, depth)
             default:
                 try r.skipValue(depth: depth)
             }
@@ -325,7 +399,12 @@ public struct ActionNormalizer: Sendable {
         }
     }
 
-    private func readMetadata(_ r: inout JSONReader, _ state: inout ObjectState, depth: Int) throws(ActionStoreError) {
+    private func readMetadata(
+        _ r: inout JSONReader,
+        _ state: inout ObjectState,
+        _ batch: inout NormalizedBatch,
+        depth: Int
+    ) throws(ActionStoreError) {
         guard r.peek() == 0x7B else {
             if r.peek() == 0x6E {
                 _ = try r.readLiteral()
@@ -337,11 +416,16 @@ public struct ActionNormalizer: Sendable {
         }
         guard depth <= limits.depthMax else { throw r.error("nesting deeper than \(limits.depthMax)") }
         state.path.removeAll(keepingCapacity: true)
-        try flatten(&r, &state, depth: depth)
+        try flatten(&r, &state, &batch, depth: depth)
     }
 
     /// Flattens the object at the reader into leaves under `state.path`.
-    private func flatten(_ r: inout JSONReader, _ state: inout ObjectState, depth: Int) throws(ActionStoreError) {
+    private func flatten(
+        _ r: inout JSONReader,
+        _ state: inout ObjectState,
+        _ batch: inout NormalizedBatch,
+        depth: Int
+    ) throws(ActionStoreError) {
         guard try r.beginObject() else { return }
         let prefixCount = state.path.count
         repeat {
@@ -358,33 +442,54 @@ public struct ActionNormalizer: Sendable {
             if prefixCount > 0 { state.path.append(0x2E) }
             for b in state.key { state.path.append(b == 0x2E ? 0x5F : b) }
             guard let c = r.peek() else { throw r.error("unexpected end of input, expected a value") }
-            let value: Value
+            let kind: ColumnChunk.Kind
+            var slot: UInt64 = 0
+            var isDouble = false
+            let type: FieldType
             switch c {
             case 0x7B:
                 guard depth + 1 <= limits.depthMax else { throw r.error("nesting deeper than \(limits.depthMax)") }
                 if !state.checkSize(r.pos) {
-                    state.uses.append(.init(path: String(decoding: state.path, as: UTF8.self), type: .object))
+                    state.usePath.append(batch.pathId(state.path))
+                    state.useType.append(.object)
                 }
-                try flatten(&r, &state, depth: depth + 1)
+                try flatten(&r, &state, &batch, depth: depth + 1)
                 continue
             case 0x5B:
-                var text: [UInt8]? = []
-                try r.copyValue(depth: depth, into: &text)
-                value = .array(String(decoding: text!, as: UTF8.self))
+                state.text!.removeAll(keepingCapacity: true)
+                try r.copyValue(depth: depth, into: &state.text)
+                let range = state.keep(state.text!)
+                slot = ColumnChunk.slot(offset: range.lowerBound, length: range.count)
+                (kind, type) = (.array, .array)
             case 0x22:
-                value = .string(try r.readString())
+                let start = state.scratch.count
+                try r.readStringBytes(into: &state.scratch)
+                slot = ColumnChunk.slot(offset: start, length: state.scratch.count - start)
+                (kind, type) = (.string, .string)
             case 0x74, 0x66, 0x6E:
                 guard let b = try r.readLiteral() else { continue }  // null: dropped
-                value = .bool(b)
+                slot = b ? 1 : 0
+                (kind, type) = (.bool, .boolean)
             case 0x2D, 0x30...0x39:
-                value = try r.readNumber()
+                switch try r.readNumber() {
+                case .int(let v): slot = UInt64(bitPattern: v)
+                case .double(let d):
+                    slot = d.bitPattern
+                    isDouble = true
+                default: break
+                }
+                (kind, type) = (.number, .number)
             default:
                 throw r.error("unexpected \(r.describe(c)), expected a value")
             }
             if state.checkSize(r.pos) { continue }
-            let path = String(decoding: state.path, as: UTF8.self)
-            state.uses.append(.init(path: path, type: value.fieldType))
-            state.leaves.append((path, value, state.leaves.count))
+            let id = batch.pathId(state.path)
+            state.usePath.append(id)
+            state.useType.append(type)
+            state.leafPath.append(id)
+            state.leafKind.append(kind)
+            state.leafSlot.append(slot)
+            state.leafIsDouble.append(isDouble)
         } while try r.nextMember()
         state.path.removeSubrange(prefixCount...)
     }

@@ -19,18 +19,13 @@ extension Store {
         receivedAt: Int64 = Timestamp.now(),
         defaultIPAddress: String?
     ) async throws -> AppendResult {
-        var normalized = try json.withUnsafeBufferPointer {
-            try normalizer.normalizeDocument($0, receivedAt: receivedAt)
+        var batch = NormalizedBatch()
+        try json.withUnsafeBufferPointer {
+            try normalizer.normalizeDocument($0, receivedAt: receivedAt, into: &batch)
         }
-        if let defaultIPAddress {
-            for i in normalized.indices {
-                guard case .success(var n) = normalized[i], n.action.requestIPAddress == nil else { continue }
-                n.action.requestIPAddress = defaultIPAddress
-                normalized[i] = .success(n)
-            }
-        }
+        if let defaultIPAddress { batch.fill(.requestIPAddress, with: defaultIPAddress) }
         await awaitMemoryBudget()
-        let (result, ticket) = try commit(application: application, normalized: normalized)
+        let (result, ticket) = try commit(application: application, batch: batch)
         if let ticket { try await journal.durable(ticket) }
         return result
     }

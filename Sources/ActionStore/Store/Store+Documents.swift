@@ -16,7 +16,7 @@ extension Store {
         receivedAt: Int64 = Timestamp.now()
     ) throws -> AppendResult {
         waitForMemoryBudget()
-        let (result, ticket) = try commit(application: application, normalized: normalizeEach(documents, receivedAt))
+        let (result, ticket) = try commit(application: application, batch: normalizeEach(documents, receivedAt))
         if let ticket { try journal.waitDurable(ticket) }
         return result
     }
@@ -28,29 +28,34 @@ extension Store {
         receivedAt: Int64 = Timestamp.now()
     ) async throws -> AppendResult {
         await awaitMemoryBudget()
-        let (result, ticket) = try commit(application: application, normalized: normalizeEach(documents, receivedAt))
+        let (result, ticket) = try commit(application: application, batch: normalizeEach(documents, receivedAt))
         if let ticket { try await journal.durable(ticket) }
         return result
     }
 
-    func normalizeEach(
-        _ documents: [ArraySlice<UInt8>],
-        _ receivedAt: Int64
-    ) -> [Result<NormalizedAction, ActionStoreError>] {
+    /// Normalizes each document into the batch's columns; large batches on every core, each
+    /// worker into a batch of its own, joined in document order.
+    func normalizeEach(_ documents: [ArraySlice<UInt8>], _ receivedAt: Int64) -> NormalizedBatch {
         let n = normalizer
-        @Sendable func one(_ d: ArraySlice<UInt8>) -> Result<NormalizedAction, ActionStoreError> {
-            d.withUnsafeBufferPointer { n.normalize($0, receivedAt: receivedAt) }
+        @Sendable func range(_ r: Range<Int>) -> NormalizedBatch {
+            var batch = NormalizedBatch()
+            for i in r {
+                documents[i].withUnsafeBufferPointer { n.normalizeObject($0, receivedAt: receivedAt, into: &batch) }
+            }
+            return batch
         }
         let workers = min(System.coreCount, documents.count / 512)
-        guard workers > 1 else { return documents.map(one) }
-        let out = ParallelResults<Result<NormalizedAction, ActionStoreError>>(count: documents.count)
+        guard workers > 1 else { return range(0..<documents.count) }
+        let out = ParallelResults<NormalizedBatch>(count: workers)
         let chunk = (documents.count + workers - 1) / workers
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = w * chunk
-            let hi = min(documents.count, lo + chunk)
-            for i in lo..<hi { out.set(i, one(documents[i])) }
+            let lo = min(documents.count, w * chunk)
+            out.set(w, range(lo..<min(documents.count, lo + chunk)))
         }
-        return out.take()
+        var parts = out.take()
+        var batch = parts.removeFirst()
+        for p in parts { batch.append(contentsOf: p) }
+        return batch
     }
 }
 

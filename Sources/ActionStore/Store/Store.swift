@@ -210,7 +210,7 @@ public final class Store: Sendable {
         receivedAt: Int64 = Timestamp.now()
     ) throws -> AppendResult {
         waitForMemoryBudget()
-        let (result, ticket) = try commit(application: application, normalized: normalize(json, receivedAt))
+        let (result, ticket) = try commit(application: application, batch: normalize(json, receivedAt))
         if let ticket { try journal.waitDurable(ticket) }
         return result
     }
@@ -233,7 +233,7 @@ public final class Store: Sendable {
     ) async throws -> AppendResult {
         await awaitMemoryBudget()
         let (result, ticket) = try json.withUnsafeBytes {
-            try commit(application: application, normalized: normalize($0, receivedAt))
+            try commit(application: application, batch: normalize($0, receivedAt))
         }
         if let ticket { try await journal.durable(ticket) }
         return result
@@ -243,7 +243,7 @@ public final class Store: Sendable {
     /// (no dots inside a key); they are type-checked against the schema like JSON input.
     public func append(application: String, actions: [Action]) throws -> AppendResult {
         waitForMemoryBudget()
-        let (result, ticket) = try commit(application: application, normalized: actions.map(Store.typed))
+        let (result, ticket) = try commit(application: application, batch: NormalizedBatch(actions: actions))
         if let ticket { try journal.waitDurable(ticket) }
         return result
     }
@@ -251,54 +251,34 @@ public final class Store: Sendable {
     /// `append(application:actions:)` for servers.
     public func append(application: String, actions: [Action]) async throws -> AppendResult {
         await awaitMemoryBudget()
-        let (result, ticket) = try commit(application: application, normalized: actions.map(Store.typed))
+        let (result, ticket) = try commit(application: application, batch: NormalizedBatch(actions: actions))
         if let ticket { try await journal.durable(ticket) }
         return result
     }
 
-    private func normalize(
-        _ json: UnsafeRawBufferPointer,
-        _ receivedAt: Int64
-    ) throws -> [Result<NormalizedAction, ActionStoreError>] {
-        try normalizer.normalizeDocument(json.assumingMemoryBound(to: UInt8.self), receivedAt: receivedAt)
+    private func normalize(_ json: UnsafeRawBufferPointer, _ receivedAt: Int64) throws -> NormalizedBatch {
+        var batch = NormalizedBatch()
+        try normalizer.normalizeDocument(json.assumingMemoryBound(to: UInt8.self), receivedAt: receivedAt, into: &batch)
+        return batch
     }
 
-    static func typed(_ a: Action) -> Result<NormalizedAction, ActionStoreError> {
-        guard !a.actionName.isEmpty else {
-            return .failure(ActionStoreError(.invalidAction, "action_name is required (a non-empty string)"))
-        }
-        var uses: [NormalizedAction.PathUse] = []
-        var seenObjects = Set<Substring>()
-        for f in a.metadata {
-            var idx = f.path.startIndex
-            while let dot = f.path[idx...].firstIndex(of: ".") {
-                let prefix = f.path[..<dot]
-                if seenObjects.insert(prefix).inserted { uses.append(.init(path: String(prefix), type: .object)) }
-                idx = f.path.index(after: dot)
-            }
-            uses.append(.init(path: f.path, type: f.value.fieldType))
-        }
-        var sorted = a
-        sorted.metadata.sort { utf8Less($0.path, $1.path) }
-        return .success(NormalizedAction(action: sorted, pathUses: uses))
-    }
-
-    /// Admits, journals and inserts under the store lock. Returns the journal ticket to wait on.
-    func commit(
-        application: String,
-        normalized: [Result<NormalizedAction, ActionStoreError>]
-    ) throws -> (AppendResult, JournalWriter.Ticket?) {
+    /// Deduplicates, admits, journals and inserts under the store lock. Returns the journal
+    /// ticket to wait on.
+    ///
+    /// Outside the lock: the batch's chunk is built, split by partition and encoded as the record
+    /// (optimistically, for the common batch that loses no action and no field), and transaction
+    /// ids are hashed. Under it: one set look-up per transaction id, the schema check of each
+    /// (path, type) pair met for the first time in this batch (later rows with only known pairs
+    /// cost an array read per path), the journal enqueue and the chunk append. The chunk is
+    /// rebuilt under the lock only when an action or a field was dropped, and the record
+    /// re-encoded only then or when the batch added to the schema.
+    func commit(application: String, batch: NormalizedBatch) throws -> (AppendResult, JournalWriter.Ticket?) {
         guard !application.isEmpty else {
             throw ActionStoreError(.invalidAction, "the application id is empty")
         }
-        // Build the columns and encode the record optimistically outside the lock: the common
-        // batch adds nothing to the schema and drops nothing, and then the record is exactly this.
-        let okActions = normalized.compactMap { try? $0.get().action }
-        // Hash transaction ids outside the lock; under it each costs one set lookup.
         let dedupeOn = dedupeWindowMicros > 0
-        let idHashes: [UInt64?] =
-            dedupeOn ? normalized.map { r in (try? r.get().action.transactionId).map(DedupeTable.hash) } : []
-        let optimistic = okActions.isEmpty ? nil : ColumnChunk(okActions)
+        let idHashes = dedupeOn ? batch.transactionIdHashes() : []
+        let optimistic = batch.rowCount == 0 ? nil : batch.chunk()
         let optimisticPayload = optimistic.map {
             ColumnBatchCodec.encode(ColumnBatch(application: application, schemaDelta: .init(), chunk: $0))
         }
@@ -315,61 +295,92 @@ public final class Store: Sendable {
             var schema = s.schemas[application] ?? Schema()
             var delta = SchemaDelta()
             var outcomes: [ActionOutcome] = []
-            outcomes.reserveCapacity(normalized.count)
-            var accepted: [Action] = []
-            accepted.reserveCapacity(okActions.count)
+            outcomes.reserveCapacity(batch.outcomes.count)
+            // Path id → the type the schema has for it, once a row proved it (0: not yet).
+            var known = [UInt8](repeating: 0, count: batch.paths.count)
+            var keep = RowBitmap(count: batch.rowCount, allSet: true)
+            var dropping: [Int: [Int32]] = [:]
             var exact = true
+            var accepted = 0
             // Moved out of the dictionary while in use, so inserting never copies it.
             var ids = dedupeOn ? (s.dedupe.removeValue(forKey: application) ?? DedupeTable()) : DedupeTable()
             var idsInserted = 0
             defer { if dedupeOn { s.dedupe[application] = ids } }
-            for (i, r) in normalized.enumerated() {
-                switch r {
+            for (i, o) in batch.outcomes.enumerated() {
+                let row: Int
+                switch o {
                 case .failure(let e):
                     outcomes.append(.rejected(e))
-                case .success(var n):
-                    var remembered = false
-                    if dedupeOn, let h = idHashes[i] {
-                        guard ids.insert(h, time: n.action.time) else {
-                            outcomes.append(.duplicate)
-                            exact = false
-                            s.duplicates += 1
-                            continue
-                        }
-                        remembered = true
-                        idsInserted += 1
-                    }
-                    switch schema.admit(
-                        &n,
-                        application: application,
-                        index: i,
-                        policy: options.schemaConflictPolicy,
-                        pathsMax: options.limits.pathsPerApplicationMax,
-                        delta: &delta
-                    ) {
-                    case .success(let dropped):
-                        if !dropped.isEmpty { exact = false }
-                        outcomes.append(.accepted(droppedFields: dropped))
-                        accepted.append(n.action)
-                    case .failure(let e):
+                    continue
+                case .success(let r): row = r
+                }
+                var remembered = false
+                if dedupeOn, let h = idHashes[row] {
+                    guard ids.insert(h, time: batch.parts.times[row]) else {
+                        outcomes.append(.duplicate)
+                        keep[row] = false
                         exact = false
-                        outcomes.append(.rejected(e))
-                        if remembered {
-                            ids.removeLast(1)
-                            idsInserted -= 1
-                        }
+                        s.duplicates += 1
+                        continue
+                    }
+                    remembered = true
+                    idsInserted += 1
+                }
+                let uses = Int(batch.useStart[row])..<Int(batch.useStart[row + 1])
+                if uses.allSatisfy({ known[Int(batch.usePath[$0])] == batch.useType[$0].rawValue }) {
+                    outcomes.append(.accepted(droppedFields: []))
+                    accepted += 1
+                    continue
+                }
+                var n = NormalizedAction(action: Action(time: 0, actionName: ""), pathUses: batch.pathUses(row))
+                switch schema.admit(
+                    &n,
+                    application: application,
+                    index: i,
+                    policy: options.schemaConflictPolicy,
+                    pathsMax: options.limits.pathsPerApplicationMax,
+                    delta: &delta
+                ) {
+                case .success(let dropped):
+                    if dropped.isEmpty {
+                        for u in uses { known[Int(batch.usePath[u])] = batch.useType[u].rawValue }
+                    } else {
+                        exact = false
+                        dropping[row] = dropped.compactMap { batch.id(of: String($0.dropFirst("metadata.".count))) }
+                    }
+                    outcomes.append(.accepted(droppedFields: dropped))
+                    accepted += 1
+                case .failure(let e):
+                    exact = false
+                    keep[row] = false
+                    outcomes.append(.rejected(e))
+                    if remembered {
+                        ids.removeLast(1)
+                        idsInserted -= 1
                     }
                 }
             }
-            guard !accepted.isEmpty else { return (AppendResult(outcomes: outcomes), nil) }
+            guard accepted > 0 else { return (AppendResult(outcomes: outcomes), nil) }
             let payload: [UInt8]
             let parts: [(partition: String, chunk: ColumnChunk)]
-            if exact && delta.isEmpty, let optimisticPayload, let optimisticParts {
-                payload = optimisticPayload
+            if exact, let optimistic, let optimisticPayload, let optimisticParts {
+                payload =
+                    delta.isEmpty
+                    ? optimisticPayload
+                    : ColumnBatchCodec.encode(
+                        ColumnBatch(application: application, schemaDelta: delta, chunk: optimistic)
+                    )
                 parts = optimisticParts
             } else {
-                // Admitted actions give every path one kind, so the chunk builds.
-                let chunk = ColumnChunk.of(accepted)
+                // Admitted rows give every path one kind, so the chunk builds.
+                let chunk =
+                    batch.chunk(keeping: keep, dropping: dropping)
+                    ?? ColumnChunk.of(
+                        zip(batch.outcomes, outcomes).compactMap { o, outcome in
+                            guard case .accepted = outcome, case .success(let r) = o else { return nil }
+                            return batch.normalizedAction(r).action
+                        }
+                    )
                 payload = ColumnBatchCodec.encode(
                     ColumnBatch(application: application, schemaDelta: delta, chunk: chunk)
                 )
