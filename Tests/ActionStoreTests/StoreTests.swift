@@ -298,3 +298,49 @@ extension QueryResult {
         return String(j[..<(j.range(of: ", \"stats\"")?.lowerBound ?? j.endIndex)])
     }
 }
+
+/// Issue 13 item 9: strings compare by bytes everywhere, as in DuckDB and ClickHouse.
+@Suite struct ByteStringTests {
+    @Test func spellingsOfOneTextAreTwoValuesGroupsAndPaths() throws {
+        try withStoreDirectory { dir in
+            var o = StoreOptions()
+            o.backgroundFlush = false
+            let store = try Store.open(at: dir, options: o)
+            defer { try? store.close() }
+            let nfc = "caf\u{e9}"
+            let nfd = "cafe\u{301}"
+            func body(_ p: String, _ n: Int) -> [UInt8] {
+                let one =
+                    #"{"action_name":"a","request":{"time":"2026-09-01T00:00:00Z"},"metadata":{"p":"\#(p)","#
+                    + #""\#(p)":\#(n)}}"#
+                return Array(("[" + Array(repeating: one, count: n).joined(separator: ",") + "]").utf8)
+            }
+            #expect(try store.append(application: "x", json: body(nfc, 2)).accepted == 2)
+            try store.flush()
+            // The NFD key is another key: a string there is no conflict with the NFC number.
+            #expect(try store.append(application: "x", json: body(nfd, 3)).accepted == 3)
+            #expect(try store.append(application: "x", json: Array(#"{"action_name":"Z"}"#.utf8)).accepted == 1)
+            let schema = try #require(store.schema(application: "x"))
+            #expect(schema.type(ofPath: nfc) == .number && schema.type(ofPath: nfd) == .number)
+            for q in [
+                #"{"group_by":["metadata.p"],"metrics":["count"],"order_by":[{"key":"metadata.p"}]}"#,
+                #"{"where":{"eq":["metadata.p","\#(nfd)"]},"metrics":["count"]}"#,
+                #"{"where":{"prefix":["metadata.p","cafe"]},"metrics":["count"]}"#,
+                #"{"metrics":[{"sum":"metadata.\#(nfc)"},{"sum":"metadata.\#(nfd)"}]}"#,
+                #"{"group_by":["action_name"],"metrics":["count"]}"#,
+            ] {
+                let r = try store.query(application: "x", Query.parse(json: q))
+                switch q {
+                case _ where q.contains("group_by\":[\"metadata.p"):
+                    // Byte order: "cafe" + U+0301 (65 cc 81) before "caf" + U+00E9 (c3 a9).
+                    #expect(r.rows.map(\.keys) == [[.string(nfd)], [.string(nfc)], [.null]])
+                    #expect(r.rows.map(\.metrics) == [[.int(3)], [.int(2)], [.int(1)]])
+                case _ where q.contains("\"eq\""): #expect(r.rows.first?.metrics == [.int(3)])
+                case _ where q.contains("prefix"): #expect(r.rows.first?.metrics == [.int(3)])
+                case _ where q.contains("sum"): #expect(r.rows.first?.metrics == [.int(4), .int(9)])
+                default: #expect(r.rows.map(\.keys) == [[.string("Z")], [.string("a")]], "\(r.rows)")
+                }
+            }
+        }
+    }
+}

@@ -26,15 +26,25 @@ extension Schema {
         pathsMax: Int,
         delta: inout SchemaDelta
     ) -> Result<[String], ActionStoreError> {
-        var newKeys: [String: FieldType] = [:]
-        var newPaths: [String: FieldType] = [:]
+        var newKeys: [UTF8Key: FieldType] = [:]
+        var newPaths: [UTF8Key: FieldType] = [:]
         var newKeyOrder: [String] = []
         var newPathOrder: [String] = []
         var dropped: [String] = []
+        // `p` is `prefix` or lies under it, by bytes.
+        func isUnder(_ p: String, _ prefix: String) -> Bool {
+            let a = p.utf8
+            let b = prefix.utf8
+            guard a.starts(with: b) else { return false }
+            return a.count == b.count || a[a.index(a.startIndex, offsetBy: b.count)] == 0x2E
+        }
 
         for use in normalized.pathUses {
-            if !dropped.isEmpty, dropped.contains(where: { use.path.hasPrefix($0 + ".") }) { continue }
-            if let known = pathTypes[use.path] ?? newPaths[use.path] {
+            if !dropped.isEmpty, dropped.contains(where: { isUnder(use.path, $0) && !utf8Equal(use.path, $0) }) {
+                continue
+            }
+            let pathKey = UTF8Key(s: use.path)
+            if let known = paths[pathKey] ?? newPaths[pathKey] {
                 if known == use.type { continue }
                 let e = conflict(application, index, use.path, key(of: use.path), known, use.type)
                 if policy == .reject { return .failure(e) }
@@ -42,13 +52,14 @@ extension Schema {
                 continue
             }
             let k = key(of: use.path)
-            if let fixed = keyTypes[k] ?? newKeys[k], fixed != use.type {
+            let keyKey = UTF8Key(s: k)
+            if let fixed = keys[keyKey] ?? newKeys[keyKey], fixed != use.type {
                 let e = conflict(application, index, use.path, k, fixed, use.type)
                 if policy == .reject { return .failure(e) }
                 dropped.append(use.path)
                 continue
             }
-            if pathTypes.count + newPaths.count >= pathsMax {
+            if paths.count + newPaths.count >= pathsMax {
                 return .failure(
                     ActionStoreError(
                         .limitExceeded,
@@ -57,24 +68,20 @@ extension Schema {
                     )
                 )
             }
-            if keyTypes[k] == nil && newKeys[k] == nil {
-                newKeys[k] = use.type
+            if keys[keyKey] == nil && newKeys[keyKey] == nil {
+                newKeys[keyKey] = use.type
                 newKeyOrder.append(k)
             }
-            newPaths[use.path] = use.type
+            newPaths[pathKey] = use.type
             newPathOrder.append(use.path)
         }
         if !dropped.isEmpty {
-            normalized.action.metadata.removeAll { field in
-                dropped.contains { field.path == $0 || field.path.hasPrefix($0 + ".") }
-            }
-            normalized.pathUses.removeAll { use in
-                dropped.contains { use.path == $0 || use.path.hasPrefix($0 + ".") }
-            }
+            normalized.action.metadata.removeAll { field in dropped.contains { isUnder(field.path, $0) } }
+            normalized.pathUses.removeAll { use in dropped.contains { isUnder(use.path, $0) } }
         }
         var added = SchemaDelta()
-        for k in newKeyOrder { added.keys.append(.init(name: k, type: newKeys[k]!)) }
-        for p in newPathOrder { added.paths.append(.init(name: p, type: newPaths[p]!)) }
+        for k in newKeyOrder { added.keys.append(.init(name: k, type: newKeys[UTF8Key(s: k)]!)) }
+        for p in newPathOrder { added.paths.append(.init(name: p, type: newPaths[UTF8Key(s: p)]!)) }
         if !added.isEmpty {
             apply(added)
             delta.keys += added.keys

@@ -11,7 +11,7 @@ public final class ActionsSource: ScanSource {
     public let partitionKey: String?
 
     // Guarded by cache
-    private let cache = Locked<[String: QueryColumn?]>([:])
+    private let cache = Locked<[UTF8Key: QueryColumn?]>([:])
 
     /// - Parameters:
     ///   - actions: the rows, in any order.
@@ -48,9 +48,9 @@ public final class ActionsSource: ScanSource {
     }
 
     public func column(_ name: String) throws -> QueryColumn? {
-        if let c = cache.withLock({ $0[name] }) { return c }
+        if let c = cache.withLock({ $0[UTF8Key(s: name)] }) { return c }
         let built = build(name)
-        cache.withLock { $0[name] = built }
+        cache.withLock { $0[UTF8Key(s: name)] = built }
         return built
     }
 

@@ -41,6 +41,28 @@ public enum QueryField: Sendable, Hashable, CustomStringConvertible {
     /// A metadata path relative to `metadata` (`amount` for `metadata.amount`).
     case metadata(String)
 
+    /// Paths compare by bytes, as everywhere in the engine.
+    public static func == (a: QueryField, b: QueryField) -> Bool {
+        switch (a, b) {
+        case (.time, .time): return true
+        case (.fixed(let x), .fixed(let y)): return x == y
+        case (.metadata(let x), .metadata(let y)): return utf8Equal(x, y)
+        default: return false
+        }
+    }
+
+    public func hash(into h: inout Hasher) {
+        switch self {
+        case .time: h.combine(0)
+        case .fixed(let f):
+            h.combine(1)
+            h.combine(f)
+        case .metadata(let p):
+            h.combine(2)
+            utf8Hash(p, into: &h)
+        }
+    }
+
     /// Parses a field name as written in queries; nil if it names nothing.
     public init?(name: String) {
         if name == "time" {
@@ -74,6 +96,31 @@ public enum QueryLiteral: Sendable, Hashable, CustomStringConvertible {
     case bool(Bool)
     /// A JSON array, kept as compact JSON text (compared with stored array text).
     case array(String)
+
+    /// Equality by bytes for strings and array text, as everywhere in the engine.
+    public static func == (a: QueryLiteral, b: QueryLiteral) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)), (.array(let x), .array(let y)): return utf8Equal(x, y)
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.bool(let x), .bool(let y)): return x == y
+        default: return false
+        }
+    }
+
+    public func hash(into h: inout Hasher) {
+        switch self {
+        case .string(let s):
+            h.combine(0)
+            utf8Hash(s, into: &h)
+        case .array(let s):
+            h.combine(1)
+            utf8Hash(s, into: &h)
+        case .int(let v): h.combine(v)
+        case .double(let v): h.combine(v)
+        case .bool(let v): h.combine(v)
+        }
+    }
 
     /// The JSON type name used in error messages.
     public var typeName: String {

@@ -219,7 +219,8 @@ struct SourceScan {
     let source: any ScanSource
     let options: QueryOptions
     var stats = QueryStats()
-    private var columns: [String: QueryColumn?] = [:]
+    /// Decoded columns by name bytes.
+    private var columns: [UTF8Key: QueryColumn?] = [:]
     private var timesCache: [Int64]?
 
     init(plan: QueryPlan, source: any ScanSource, options: QueryOptions) {
@@ -239,7 +240,7 @@ struct SourceScan {
     /// A column checked against the kind the schema gives it; nil when absent or of another storage
     /// type (its values counted as skipped).
     mutating func column(_ name: String, _ kind: FieldKind) throws -> QueryColumn? {
-        if let c = columns[name] { return c }
+        if let c = columns[UTF8Key(s: name)] { return c }
         var c = try source.column(name)
         if let cc = c {
             stats.bytesDecoded += cc.decodedBytes
@@ -248,7 +249,7 @@ struct SourceScan {
                 c = nil
             }
         }
-        columns[name] = c
+        columns[UTF8Key(s: name)] = c
         return c
     }
 
@@ -369,13 +370,15 @@ struct SourceScan {
             }
             return bits(n) { test.matches(int: t[$0]) }
         case .column(let name, let kind):
-            if kind == .string, columns[name] == nil, let p = try postingsBits(name, test, n) { return p }
+            if kind == .string, columns[UTF8Key(s: name)] == nil, let p = try postingsBits(name, test, n) { return p }
             guard let c = try column(name, kind) else { return RowBitmap(count: n) }
             var b: RowBitmap
             switch c {
             case .strings(let dictionary, let codes, _):
                 if case .compare(.eq, .string(let s)) = test {
-                    guard let code = dictionary.firstIndex(of: s).map(UInt32.init) else { return RowBitmap(count: n) }
+                    guard let code = dictionary.firstIndex(where: { utf8Equal($0, s) }).map(UInt32.init) else {
+                        return RowBitmap(count: n)
+                    }
                     b = bits(n) { codes[$0] == code }
                 } else {
                     // One test per dictionary entry, then a table lookup per row.

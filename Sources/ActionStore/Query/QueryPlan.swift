@@ -29,6 +29,26 @@ enum ValueSource: Sendable, Hashable {
     case column(String, FieldKind)
     /// A path the application never saw: every row is missing it.
     case missing
+
+    /// Column names compare by bytes (NFC and NFD spellings of a path are two columns).
+    static func == (a: ValueSource, b: ValueSource) -> Bool {
+        switch (a, b) {
+        case (.time, .time), (.missing, .missing): return true
+        case (.column(let x, let kx), .column(let y, let ky)): return kx == ky && utf8Equal(x, y)
+        default: return false
+        }
+    }
+
+    func hash(into h: inout Hasher) {
+        switch self {
+        case .time: h.combine(0)
+        case .missing: h.combine(1)
+        case .column(let name, let kind):
+            h.combine(2)
+            utf8Hash(name, into: &h)
+            h.combine(kind)
+        }
+    }
 }
 
 /// A leaf test on one value.
@@ -40,9 +60,9 @@ enum LeafTest: Sendable, Hashable {
 
     func matches(string s: String) -> Bool {
         switch self {
-        case .compare(let op, .string(let l)): return ComparisonOperator.apply(op, s < l ? -1 : s == l ? 0 : 1)
+        case .compare(let op, .string(let l)): return ComparisonOperator.apply(op, utf8Compare(s, l))
         case .isIn(let ls): return ls.contains(.string(s))
-        case .prefix(let p): return s.hasPrefix(p)
+        case .prefix(let p): return s.utf8.starts(with: p.utf8)
         case .exists: return true
         default: return false
         }
@@ -77,7 +97,7 @@ enum LeafTest: Sendable, Hashable {
 
     func matches(array s: String) -> Bool {
         switch self {
-        case .compare(let op, .array(let l)): return ComparisonOperator.apply(op, s == l ? 0 : 1)
+        case .compare(let op, .array(let l)): return ComparisonOperator.apply(op, utf8Equal(s, l) ? 0 : 1)
         case .isIn(let ls): return ls.contains(.array(s))
         case .exists: return true
         default: return false
@@ -165,7 +185,9 @@ struct QueryPlan: Sendable {
         keyNames = []
         for (i, k) in q.groupBy.enumerated() {
             let at = "group_by[\(i)]"
-            guard !keyNames.contains(k.name) else { throw QueryParser.error(at, "duplicate group key '\(k.name)'") }
+            guard !keyNames.contains(where: { utf8Equal($0, k.name) }) else {
+                throw QueryParser.error(at, "duplicate group key '\(k.name)'")
+            }
             keyNames.append(k.name)
             switch k {
             case .time(let g, let offset):
@@ -179,10 +201,12 @@ struct QueryPlan: Sendable {
         slots = []
         metricSlots = []
         metrics = q.metrics
-        var names = Set<String>()
+        var names = Set<UTF8Key>()
         for (i, m) in q.metrics.enumerated() {
             let at = "metrics[\(i)]"
-            guard names.insert(m.name).inserted else { throw QueryParser.error(at, "duplicate metric '\(m.name)'") }
+            guard names.insert(UTF8Key(s: m.name)).inserted else {
+                throw QueryParser.error(at, "duplicate metric '\(m.name)'")
+            }
             let kind: AccKind
             switch m {
             case .count: kind = .count
@@ -205,7 +229,7 @@ struct QueryPlan: Sendable {
         for (i, t) in q.orderBy.enumerated() {
             switch t.target {
             case .metric(let name):
-                guard let m = q.metrics.firstIndex(where: { $0.name == name }) else {
+                guard let m = q.metrics.firstIndex(where: { utf8Equal($0.name, name) }) else {
                     throw QueryParser.error(
                         "order_by[\(i)]",
                         "unknown metric '\(name)' (the query's metrics are: \(q.metrics.map(\.name).joined(separator: ", ")))"
@@ -213,7 +237,7 @@ struct QueryPlan: Sendable {
                 }
                 orderBy.append((true, m, t.descending))
             case .key(let name):
-                guard let k = keyNames.firstIndex(of: name) else {
+                guard let k = keyNames.firstIndex(where: { utf8Equal($0, name) }) else {
                     throw QueryParser.error(
                         "order_by[\(i)]",
                         "unknown group key '\(name)' (the query's keys are: \(keyNames.joined(separator: ", ")))"
@@ -278,9 +302,11 @@ struct QueryPlan: Sendable {
                     )
                 }
                 // An object exists where any leaf below it does.
-                let leaves = schema.pathTypes.filter { $0.key.hasPrefix(path + ".") && $0.value != .object }
+                let leaves = schema.pathTypes.filter {
+                    $0.key.utf8.starts(with: (path + ".").utf8) && $0.value != .object
+                }
                 return .or(
-                    leaves.keys.sorted().map {
+                    leaves.keys.sorted(by: utf8Less).map {
                         .leaf(.column("metadata." + $0, kind(of: .metadata($0), schema)!!), .exists)
                     }
                 )

@@ -17,8 +17,9 @@ public enum QueryValue: Sendable, Hashable, CustomStringConvertible {
         return .double(d)
     }
 
-    /// Total order used for sorting: nulls after everything; numbers by value; strings by Swift's
-    /// `String` order; false before true; timestamps by instant.
+    /// Total order used for sorting: nulls after everything; numbers by value; strings (and array
+    /// text) by their UTF-8 bytes, as DuckDB and ClickHouse order them; false before true;
+    /// timestamps by instant.
     public static func compare(_ a: QueryValue, _ b: QueryValue) -> Int {
         switch (a, b) {
         case (.null, .null): return 0
@@ -28,8 +29,7 @@ public enum QueryValue: Sendable, Hashable, CustomStringConvertible {
         case (.int(let x), .double(let y)): return cmp(Double(x), y)
         case (.double(let x), .int(let y)): return cmp(x, Double(y))
         case (.double(let x), .double(let y)): return cmp(x, y)
-        case (.string(let x), .string(let y)): return x < y ? -1 : x == y ? 0 : 1
-        case (.json(let x), .json(let y)): return x < y ? -1 : x == y ? 0 : 1
+        case (.string(let x), .string(let y)), (.json(let x), .json(let y)): return utf8Compare(x, y)
         case (.bool(let x), .bool(let y)): return x == y ? 0 : (!x ? -1 : 1)
         case (.timestamp(let x, _), .timestamp(let y, _)): return x < y ? -1 : x == y ? 0 : 1
         default: return a.rank < b.rank ? -1 : a.rank == b.rank ? 0 : 1
@@ -37,6 +37,34 @@ public enum QueryValue: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func cmp(_ x: Double, _ y: Double) -> Int { x < y ? -1 : x == y ? 0 : 1 }
+
+    /// Equality by bytes for strings and array text (Swift's `String ==` is canonical
+    /// equivalence, which would merge NFC and NFD "café" into one group).
+    public static func == (a: QueryValue, b: QueryValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.string(let x), .string(let y)), (.json(let x), .json(let y)): return utf8Equal(x, y)
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.timestamp(let x, let ox), .timestamp(let y, let oy)): return x == y && ox == oy
+        default: return false
+        }
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(rank)
+        switch self {
+        case .null: break
+        case .string(let s), .json(let s): utf8Hash(s, into: &h)
+        case .int(let v): h.combine(v)
+        case .double(let v): h.combine(v)
+        case .bool(let v): h.combine(v)
+        case .timestamp(let v, let o):
+            h.combine(v)
+            h.combine(o)
+        }
+    }
 
     private var rank: Int {
         switch self {

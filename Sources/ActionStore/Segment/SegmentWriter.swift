@@ -130,6 +130,17 @@ func utf8Equal(_ a: String, _ b: String) -> Bool {
     }
 }
 
+/// -1, 0 or 1 as `a`'s UTF-8 bytes sort before, equal or after `b`'s.
+func utf8Compare(_ a: String, _ b: String) -> Int {
+    utf8Less(a, b) ? -1 : utf8Equal(a, b) ? 0 : 1
+}
+
+/// Hashes the UTF-8 bytes of `s` (consistent with `utf8Equal`).
+func utf8Hash(_ s: String, into h: inout Hasher) {
+    var s = s
+    s.withUTF8 { unsafe h.combine(bytes: UnsafeRawBufferPointer($0)) }
+}
+
 /// Compares UTF-8 bytes (the dictionary order).
 func utf8Less(_ a: String, _ b: String) -> Bool {
     var a = a
