@@ -72,7 +72,13 @@ enum ColumnBatchCodec {
         switch col.kind {
         case .string, .array:
             for s in col.slots { w.varint(UInt64(s & 0xFFFF_FFFF)) }
-            for s in col.slots { w.bytes.append(contentsOf: c.bytes(s)) }
+            c.arena.withUnsafeBufferPointer { src in
+                for s in col.slots {
+                    let offset = Int(s >> 32)
+                    // Safe because every slot lies inside the chunk's arena.
+                    w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: src[offset..<offset + Int(s & 0xFFFF_FFFF)]))
+                }
+            }
         case .number:
             let doubles = col.isDouble.contains(true)
             w.u8(doubles ? 1 : 0)

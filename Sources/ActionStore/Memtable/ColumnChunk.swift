@@ -270,8 +270,9 @@ struct ColumnChunk: Sendable {
 
     /// A chunk of the rows `order` names, in that order (a subset, a permutation, or both). String
     /// bytes are copied into a new arena holding only what the selected rows use.
-    /// - Complexity: O(rows + values + bytes), plus a sort of each column's values when `order`
-    ///   is not ascending.
+    /// - Complexity: O(rows + values + bytes) and no sort: a subset in ascending order maps each
+    ///   column's rows through `position`; any other order walks `order` once per column through a
+    ///   row → value index that is cleared after each column (O(values), not O(rows)).
     func gathered(_ order: [Int]) -> ColumnChunk {
         var position = [Int32](repeating: -1, count: rowCount)
         var ascending = true
@@ -281,36 +282,48 @@ struct ColumnChunk: Sendable {
         }
         var out = ColumnChunk()
         out.times = order.map { times[$0] }
-        func gather(_ c: Column) -> Column {
-            var picked: [(row: UInt32, index: Int)] = []
-            picked.reserveCapacity(c.count)
-            for (i, r) in c.rows.enumerated() where position[Int(r)] >= 0 {
-                picked.append((UInt32(position[Int(r)]), i))
-            }
-            if !ascending { picked.sort { $0.row < $1.row } }
-            var g = Column(kind: c.kind)
-            g.rows = picked.map(\.row)
-            if c.kind.usesArena {
-                g.slots.reserveCapacity(picked.count)
-                for p in picked {
-                    let b = bytes(c.slots[p.index])
-                    let offset = out.arena.count
-                    out.arena += b
-                    g.slots.append(Self.slot(offset: offset, length: b.count))
+        var indexOfRow = ascending ? [] : [Int32](repeating: -1, count: rowCount)
+        arena.withUnsafeBufferPointer { src in
+            func gather(_ c: Column) -> Column {
+                var g = Column(kind: c.kind)
+                g.rows.reserveCapacity(c.count)
+                g.slots.reserveCapacity(c.count)
+                let doubles = !c.isDouble.isEmpty
+                if doubles { g.isDouble.reserveCapacity(c.count) }
+                func take(_ new: Int32, _ i: Int) {
+                    g.rows.append(UInt32(new))
+                    let s = c.slots[i]
+                    if c.kind.usesArena {
+                        let offset = Int(s >> 32)
+                        let length = Int(s & 0xFFFF_FFFF)
+                        g.slots.append(Self.slot(offset: out.arena.count, length: length))
+                        // Safe because every slot lies inside the arena (`append` and the
+                        // decoder guarantee it).
+                        out.arena.append(contentsOf: UnsafeBufferPointer(rebasing: src[offset..<offset + length]))
+                    } else {
+                        g.slots.append(s)
+                    }
+                    if doubles { g.isDouble.append(c.isDouble[i]) }
                 }
-            } else {
-                g.slots = picked.map { c.slots[$0.index] }
+                if ascending {
+                    for (i, r) in c.rows.enumerated() where position[Int(r)] >= 0 { take(position[Int(r)], i) }
+                } else {
+                    for (i, r) in c.rows.enumerated() { indexOfRow[Int(r)] = Int32(i) }
+                    for (new, old) in order.enumerated() where indexOfRow[old] >= 0 {
+                        take(Int32(new), Int(indexOfRow[old]))
+                    }
+                    for r in c.rows { indexOfRow[Int(r)] = -1 }
+                }
+                return g
             }
-            if !c.isDouble.isEmpty { g.isDouble = picked.map { c.isDouble[$0.index] } }
-            return g
-        }
-        for f in FixedField.allCases { out.fixed[f.rawValue] = gather(fixed[f.rawValue]) }
-        for (j, path) in metadataPaths.enumerated() {
-            let g = gather(metadata[j])
-            guard g.count > 0 else { continue }
-            out.pathIndex[UTF8Key(s: path)] = out.metadata.count
-            out.metadataPaths.append(path)
-            out.metadata.append(g)
+            for f in FixedField.allCases { out.fixed[f.rawValue] = gather(fixed[f.rawValue]) }
+            for (j, path) in metadataPaths.enumerated() {
+                let g = gather(metadata[j])
+                guard g.count > 0 else { continue }
+                out.pathIndex[UTF8Key(s: path)] = out.metadata.count
+                out.metadataPaths.append(path)
+                out.metadata.append(g)
+            }
         }
         return out
     }

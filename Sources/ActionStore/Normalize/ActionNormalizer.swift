@@ -177,26 +177,24 @@ public struct ActionNormalizer: Sendable {
             return .failure(ActionStoreError(.invalidAction, "action_name is required (a non-empty string)"))
         }
         // The action is good: copy it from the scratch into the batch's columns.
+        // The scratch goes into the arena in one copy; its ranges move by `base`.
         let row = batch.rowCount
+        let base = batch.parts.arena.count
+        batch.parts.arena.append(contentsOf: state.scratch)
         batch.parts.times.append(state.time ?? receivedAt)
         for f in FixedField.allCases {
             guard let range = state.fixed[f.rawValue] else { continue }
-            let slot = batch.store(state.scratch[range])
             batch.parts.fixed[f.rawValue].rows.append(UInt32(row))
-            batch.parts.fixed[f.rawValue].slots.append(slot)
+            batch.parts.fixed[f.rawValue].slots.append(ColumnChunk.slot(offset: base + range.lowerBound, length: range.count))
         }
+        let shift = UInt64(base) << 32
         for l in state.leafPath.indices {
             let kind = state.leafKind[l]
-            var slot = state.leafSlot[l]
-            if kind.usesArena {
-                let offset = Int(slot >> 32)
-                slot = batch.store(state.scratch[offset..<offset + Int(slot & 0xFFFF_FFFF)])
-            }
-            batch.leafPath.append(state.leafPath[l])
-            batch.leafKind.append(kind)
-            batch.leafSlot.append(slot)
-            batch.leafIsDouble.append(state.leafIsDouble[l])
+            batch.leafSlot.append(kind.usesArena ? state.leafSlot[l] &+ shift : state.leafSlot[l])
         }
+        batch.leafPath += state.leafPath
+        batch.leafKind += state.leafKind
+        batch.leafIsDouble += state.leafIsDouble
         batch.usePath += state.usePath
         batch.useType += state.useType
         batch.endRow()
