@@ -76,7 +76,9 @@ enum ColumnBatchCodec {
                 for s in col.slots {
                     let offset = Int(s >> 32)
                     // Safe because every slot lies inside the chunk's arena.
-                    w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: src[offset..<offset + Int(s & 0xFFFF_FFFF)]))
+                    w.bytes.append(
+                        contentsOf: UnsafeBufferPointer(rebasing: src[offset..<offset + Int(s & 0xFFFF_FFFF)])
+                    )
                 }
             }
         case .number:

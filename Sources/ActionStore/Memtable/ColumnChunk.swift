@@ -342,15 +342,18 @@ struct ColumnChunk: Sendable {
 
     /// The rows split by partition key, in order of first appearance; `self` whole when every
     /// row falls in one partition (the common case: a batch mostly shares one).
-    /// - Complexity: O(rows); a key is computed only when the time leaves the current partition.
+    /// - Complexity: O(rows + values + bytes) in one pass over each column, however many
+    ///   partitions (late actions scatter a batch over many); a key is computed only when the time
+    ///   leaves the current partition.
     func partitioned(by partitioning: Partitioning) -> [(partition: String, chunk: ColumnChunk)] {
         guard let first = times.first else { return [] }
         var key = partitioning.key(first)
         var range = partitioning.range(ofKey: key) ?? first..<(first &+ 1)
         var keys = [key]
-        var rowsOf: [[Int]] = [[]]
+        var partOf = [Int32](repeating: 0, count: rowCount)
+        var newRow = [UInt32](repeating: 0, count: rowCount)
+        var counts = [UInt32(0)]
         var current = 0
-        var single = true
         for (i, t) in times.enumerated() {
             if !range.contains(t) {
                 key = partitioning.key(t)
@@ -360,14 +363,74 @@ struct ColumnChunk: Sendable {
                 } else {
                     current = keys.count
                     keys.append(key)
-                    rowsOf.append([])
+                    counts.append(0)
                 }
-                single = false
             }
-            rowsOf[current].append(i)
+            partOf[i] = Int32(current)
+            newRow[i] = counts[current]
+            counts[current] += 1
         }
-        if single || keys.count == 1 { return [(keys[0], self)] }
-        return keys.indices.map { (keys[$0], gathered(rowsOf[$0])) }
+        if keys.count == 1 { return [(keys[0], self)] }
+        // Per part: times, arena, fixed and metadata columns, assembled at the end.
+        var partTimes = counts.map { [Int64]().reserved(Int($0)) }
+        for (i, t) in times.enumerated() { partTimes[Int(partOf[i])].append(t) }
+        var arenas = keys.map { _ in [UInt8]() }
+        var fixedCols = keys.map { _ in FixedField.allCases.map { _ in Column(kind: .string) } }
+        var metaCols = keys.map { _ in [Column]() }
+        var metaPaths = keys.map { _ in [String]() }
+        arena.withUnsafeBufferPointer { src in
+            /// Appends value `i` of `c` (at row `r`) to `col`, copying its bytes into `to`.
+            func put(_ c: Column, _ i: Int, _ r: UInt32, _ col: inout Column, _ to: inout [UInt8]) {
+                var s = c.slots[i]
+                if c.kind.usesArena {
+                    let offset = Int(s >> 32)
+                    let length = Int(s & 0xFFFF_FFFF)
+                    s = Self.slot(offset: to.count, length: length)
+                    // Safe because every slot lies inside the arena.
+                    to.append(contentsOf: UnsafeBufferPointer(rebasing: src[offset..<offset + length]))
+                }
+                col.rows.append(newRow[Int(r)])
+                col.slots.append(s)
+                if !c.isDouble.isEmpty { col.isDouble.append(c.isDouble[i]) }
+            }
+            for f in FixedField.allCases {
+                let c = fixed[f.rawValue]
+                for (i, r) in c.rows.enumerated() {
+                    let p = Int(partOf[Int(r)])
+                    put(c, i, r, &fixedCols[p][f.rawValue], &arenas[p])
+                }
+            }
+            for (j, path) in metadataPaths.enumerated() {
+                let c = metadata[j]
+                var slot = [Int](repeating: -1, count: keys.count)
+                for (i, r) in c.rows.enumerated() {
+                    let p = Int(partOf[Int(r)])
+                    if slot[p] < 0 {
+                        slot[p] = metaCols[p].count
+                        metaCols[p].append(Column(kind: c.kind))
+                        metaPaths[p].append(path)
+                    }
+                    put(c, i, r, &metaCols[p][slot[p]], &arenas[p])
+                }
+            }
+        }
+        let outs = keys.indices.map { p -> ColumnChunk in
+            var parts = Parts(times: partTimes[p])
+            parts.arena = arenas[p]
+            parts.fixed = fixedCols[p]
+            for (m, col) in metaCols[p].enumerated() { _ = parts.addMetadata(metaPaths[p][m], col) }
+            return ColumnChunk(parts)
+        }
+        return keys.indices.map { (keys[$0], outs[$0]) }
+    }
+}
+
+extension Array {
+    /// An empty array with room for `n` elements.
+    fileprivate func reserved(_ n: Int) -> [Element] {
+        var a = self
+        a.reserveCapacity(n)
+        return a
     }
 }
 

@@ -116,6 +116,29 @@ public struct ActionNormalizer: Sendable {
     /// error rejects only this object).
     func normalizeObject(_ json: UnsafeBufferPointer<UInt8>, receivedAt: Int64, into batch: inout NormalizedBatch) {
         var state = ObjectState()
+        normalizeObject(json, receivedAt: receivedAt, &state, into: &batch)
+    }
+
+    /// Normalizes documents `range` of `documents`, each one action object (NDJSON lines), into
+    /// `batch`, one outcome each; the reading state is reused from one document to the next.
+    func normalizeObjects(
+        _ documents: [ArraySlice<UInt8>],
+        _ range: Range<Int>,
+        receivedAt: Int64,
+        into batch: inout NormalizedBatch
+    ) {
+        var state = ObjectState()
+        for i in range {
+            documents[i].withUnsafeBufferPointer { normalizeObject($0, receivedAt: receivedAt, &state, into: &batch) }
+        }
+    }
+
+    private func normalizeObject(
+        _ json: UnsafeBufferPointer<UInt8>,
+        receivedAt: Int64,
+        _ state: inout ObjectState,
+        into batch: inout NormalizedBatch
+    ) {
         do {
             var reader = JSONReader(json, depthMax: limits.depthMax)
             guard reader.peek() == 0x7B else {
@@ -185,7 +208,9 @@ public struct ActionNormalizer: Sendable {
         for f in FixedField.allCases {
             guard let range = state.fixed[f.rawValue] else { continue }
             batch.parts.fixed[f.rawValue].rows.append(UInt32(row))
-            batch.parts.fixed[f.rawValue].slots.append(ColumnChunk.slot(offset: base + range.lowerBound, length: range.count))
+            batch.parts.fixed[f.rawValue].slots.append(
+                ColumnChunk.slot(offset: base + range.lowerBound, length: range.count)
+            )
         }
         let shift = UInt64(base) << 32
         for l in state.leafPath.indices {

@@ -39,9 +39,7 @@ extension Store {
         let n = normalizer
         @Sendable func range(_ r: Range<Int>) -> NormalizedBatch {
             var batch = NormalizedBatch()
-            for i in r {
-                documents[i].withUnsafeBufferPointer { n.normalizeObject($0, receivedAt: receivedAt, into: &batch) }
-            }
+            n.normalizeObjects(documents, r, receivedAt: receivedAt, into: &batch)
             return batch
         }
         let workers = min(System.coreCount, documents.count / 512)
