@@ -7,7 +7,12 @@ enum CompactText {
     /// so numeric order is text order. Uppercase is rejected: it would not format back identically.
     static func parseUUID(_ s: String) -> UInt128? {
         var s = s
-        return s.withUTF8 { b -> UInt128? in
+        return s.withUTF8 { parseUUID(bytes: $0) }
+    }
+
+    /// `parseUUID` on bytes.
+    static func parseUUID(bytes b: UnsafeBufferPointer<UInt8>) -> UInt128? {
+        do {
             guard b.count == 36 else { return nil }
             var v: UInt128 = 0
             for i in 0..<36 {
@@ -46,7 +51,12 @@ enum CompactText {
     /// Parses canonical dotted-quad IPv4 text (no leading zeros, each part 0...255).
     static func parseIPv4(_ s: String) -> UInt32? {
         var s = s
-        return s.withUTF8 { b -> UInt32? in
+        return s.withUTF8 { parseIPv4(bytes: $0) }
+    }
+
+    /// `parseIPv4` on bytes.
+    static func parseIPv4(bytes b: UnsafeBufferPointer<UInt8>) -> UInt32? {
+        do {
             guard b.count >= 7, b.count <= 15 else { return nil }
             var v: UInt32 = 0
             var part: UInt32 = 0

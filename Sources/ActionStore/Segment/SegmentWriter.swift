@@ -192,7 +192,7 @@ private struct SegmentBuilder {
         for field in FixedField.allCases {
             let c = chunk.fixed[field.rawValue]
             // action_name is required, so it is always present (even in an empty segment: no).
-            if c.count > 0 { try writeStrings(field.name, Sparse(rows: c.rows, values: c.slots.map(chunk.string))) }
+            if c.count > 0 { try writeStrings(field.name, c.rows, ByteStrings(arena: chunk.arena, slots: c.slots)) }
         }
         try writeMetadata()
 
@@ -343,17 +343,18 @@ private struct SegmentBuilder {
         return try writeRegion(w.bytes, compress: false)
     }
 
-    mutating func writeStrings(_ name: String, _ col: Sparse<String>) throws {
-        let nullCount = rowCount - col.rows.count
-        if let uuids = Self.allParse(col.values, CompactText.parseUUID) {
-            try writeFixedWidth(
-                name,
-                rows: col.rows,
-                values: uuids,
-                nullCount: nullCount,
-                encoding: .uuid,
-                strings: col.values
-            ) {
+    /// Writes a string column: UUID or IPv4 words when every value is canonical such text,
+    /// else a dictionary in byte order with bit-packed codes.
+    ///
+    /// Works on the bytes where the chunk holds them: the dictionary is a flat open-addressing
+    /// table of XXH3-64 hashes (bytes compared on a hash match), its entries sorted with memcmp,
+    /// and a `String` is made only for the column's least and greatest value.
+    /// - Complexity: O(values + bytes) plus the sort of the distinct values.
+    mutating func writeStrings(_ name: String, _ rows: [UInt32], _ values: ByteStrings) throws {
+        let nullCount = rowCount - rows.count
+        if let uuids = values.allParse(CompactText.parseUUID(bytes:)) {
+            try writeFixedWidth(name, rows: rows, values: uuids, nullCount: nullCount, encoding: .uuid, strings: values)
+            {
                 v,
                 w in
                 w.u64(UInt64(truncatingIfNeeded: v >> 64))
@@ -361,57 +362,29 @@ private struct SegmentBuilder {
             }
             return
         }
-        if let ips = Self.allParse(col.values, CompactText.parseIPv4) {
-            try writeFixedWidth(
-                name,
-                rows: col.rows,
-                values: ips,
-                nullCount: nullCount,
-                encoding: .ipv4,
-                strings: col.values
-            ) {
+        if let ips = values.allParse(CompactText.parseIPv4(bytes:)) {
+            try writeFixedWidth(name, rows: rows, values: ips, nullCount: nullCount, encoding: .ipv4, strings: values) {
                 v,
                 w in w.u32(v)
             }
             return
         }
-        // Dictionary: provisional ids in first-seen order, then renumbered in byte order.
-        var ids: [UTF8Key: UInt32] = [:]
-        var distinct: [String] = []
-        var provisional: [UInt32] = []
-        provisional.reserveCapacity(col.values.count)
-        for v in col.values {
-            let key = UTF8Key(s: v)
-            if let id = ids[key] {
-                provisional.append(id)
-            } else {
-                let id = UInt32(distinct.count)
-                ids[key] = id
-                distinct.append(v)
-                provisional.append(id)
-            }
-        }
-        ids = [:]
-        let sortedIds = distinct.indices.sorted { utf8Less(distinct[$0], distinct[$1]) }
-        var remap = [UInt32](repeating: 0, count: distinct.count)
-        for (code, id) in sortedIds.enumerated() { remap[id] = UInt32(code) }
-        let dictionary = sortedIds.map { distinct[$0] }
-        let codes = provisional.map { remap[Int($0)] }
-
-        var d = ByteWriter()
-        d.u32(UInt32(dictionary.count))
+        let dict = values.dictionary()
+        var d = ByteWriter(capacity: 8 + dict.order.count * 4 + dict.bytes)
+        d.u32(UInt32(dict.order.count))
         var off: UInt32 = 0
         d.u32(0)
-        for s in dictionary {
-            off += UInt32(s.utf8.count)
+        for id in dict.order {
+            off += UInt32(values.length(Int(dict.first[Int(id)])))
             d.u32(off)
         }
-        for s in dictionary { d.append(Array(s.utf8)) }
+        for id in dict.order { values.append(Int(dict.first[Int(id)]), to: &d.bytes) }
         let dictRegion = try writeRegion(d.bytes, compress: true)
+        let codes = dict.codes
         let index =
-            wantsIndex(distinct: dictionary.count)
-            ? try writeIndex(keyCount: dictionary.count, keys: [], codes: codes, rows: col.rows) : nil
-        let blocks = try writeBlocks(rows: col.rows) { range, w in
+            wantsIndex(distinct: dict.order.count)
+            ? try writeIndex(keyCount: dict.order.count, keys: [], codes: codes, rows: rows) : nil
+        let blocks = try writeBlocks(rows: rows) { range, w in
             let widest = codes[range].max() ?? 0
             let width = BitPacking.width(UInt64(widest))
             w.u8(UInt8(width))
@@ -424,9 +397,9 @@ private struct SegmentBuilder {
                 type: .string,
                 encoding: .dictionary,
                 nullCount: nullCount,
-                distinctCount: dictionary.count,
-                min: dictionary.first.map { .string($0) },
-                max: dictionary.last.map { .string($0) },
+                distinctCount: dict.order.count,
+                min: dict.order.first.map { .string(values.string(Int(dict.first[Int($0)]))) },
+                max: dict.order.last.map { .string(values.string(Int(dict.first[Int($0)]))) },
                 hasMixedInts: false,
                 dictionary: dictRegion,
                 index: index,
@@ -435,23 +408,13 @@ private struct SegmentBuilder {
         )
     }
 
-    static func allParse<T>(_ values: [String], _ parse: (String) -> T?) -> [T]? {
-        var out: [T] = []
-        out.reserveCapacity(values.count)
-        for v in values {
-            guard let p = parse(v) else { return nil }
-            out.append(p)
-        }
-        return out
-    }
-
     mutating func writeFixedWidth<T: FixedWidthInteger>(
         _ name: String,
         rows: [UInt32],
         values: [T],
         nullCount: Int,
         encoding: SegmentColumnEncoding,
-        strings: [String],
+        strings: ByteStrings,
         put: (T, inout ByteWriter) -> Void
     ) throws {
         let keys = Array(Set(values)).sorted()
@@ -470,16 +433,14 @@ private struct SegmentBuilder {
             return (nil, nil)
         }
         // Text order of canonical UUIDs is numeric order; for IPv4 it is not, so take it from the text.
-        var lo = strings.first
-        var hi = strings.first
+        var lo: String?
+        var hi: String?
         if encoding == .uuid {
             lo = keys.first.map { CompactText.formatUUID(UInt128($0)) }
             hi = keys.last.map { CompactText.formatUUID(UInt128($0)) }
-        } else {
-            for s in strings {
-                if utf8Less(s, lo!) { lo = s }
-                if utf8Less(hi!, s) { hi = s }
-            }
+        } else if let (l, h) = strings.minMax() {
+            lo = strings.string(l)
+            hi = strings.string(h)
         }
         columns.append(
             SegmentColumnInfo(
@@ -505,6 +466,14 @@ private struct SegmentBuilder {
         for i in order {
             let c = chunk.metadata[i]
             guard c.count > 0 else { continue }
+            if c.kind == .string {
+                try writeStrings(
+                    "metadata." + chunk.metadataPaths[i],
+                    c.rows,
+                    ByteStrings(arena: chunk.arena, slots: c.slots)
+                )
+                continue
+            }
             try writeMetadataColumn(
                 "metadata." + chunk.metadataPaths[i],
                 Sparse(rows: c.rows, values: c.rows.indices.map { chunk.value(c, $0) })
@@ -538,7 +507,7 @@ private struct SegmentBuilder {
         }
         let nullCount = rowCount - n
         if strings == n {
-            try writeStrings(name, Sparse(rows: col.rows, values: col.values.map { $0.description }))
+            try writeStrings(name, col.rows, ByteStrings(col.values.map { $0.description }))
         } else if ints == n {
             let values = col.values.map { v -> Int64 in
                 guard case .int(let i) = v else { preconditionFailure("checked above") }
