@@ -87,22 +87,34 @@ struct Import: ParsableCommand {
         var lines: [ArraySlice<UInt8>] = []
         var lineNumbers: [Int] = []
 
-        func submit() throws {
-            guard !lines.isEmpty else { return }
-            let result = try store.append(application: app, documents: lines)
-            for (i, o) in result.outcomes.enumerated() {
+        // Batch N+1 is parsed and committed while batch N waits for its fsync; outcomes are
+        // reported once their batch is durable.
+        var inFlight: (pending: PendingAppend, lineNumbers: [Int])?
+
+        func settle() throws {
+            guard let (pending, numbers) = inFlight else { return }
+            inFlight = nil
+            try pending.waitDurable()
+            for (i, o) in pending.result.outcomes.enumerated() {
                 switch o {
                 case .accepted(let dropped):
                     accepted += 1
                     if !dropped.isEmpty {
-                        printError("line \(lineNumbers[i]): dropped fields \(dropped.joined(separator: ", "))")
+                        printError("line \(numbers[i]): dropped fields \(dropped.joined(separator: ", "))")
                     }
                 case .duplicate: duplicates += 1
                 case .rejected(let e):
                     rejected += 1
-                    printError("line \(lineNumbers[i]): \(e.message)")
+                    printError("line \(numbers[i]): \(e.message)")
                 }
             }
+        }
+
+        func submit() throws {
+            guard !lines.isEmpty else { return }
+            let pending = try store.submit(application: app, documents: lines)
+            try settle()
+            inFlight = (pending, lineNumbers)
             lines.removeAll(keepingCapacity: true)
             lineNumbers.removeAll(keepingCapacity: true)
             let secs = max(Date().timeIntervalSince(progress.start), 1e-3)
@@ -143,6 +155,7 @@ struct Import: ParsableCommand {
             lineNumbers.append(lineNumber)
         }
         try submit()
+        try settle()
         if flush {
             progress.update(Progress.bar(done: bytesRead, total: totalBytes) + " flushing to segments…", force: true)
             try store.flush()

@@ -33,6 +33,23 @@ extension Store {
         return result
     }
 
+    /// The first half of ``append(application:documents:receivedAt:)``: normalizes and commits
+    /// the documents (they are in the journal's queue and visible to queries) and returns without
+    /// waiting for the fsync. A writer that submits its next batch before it waits for this one
+    /// keeps parsing while the journal syncs (`actionstore import` does).
+    ///
+    /// The outcomes are final once `waitDurable()` returns; if it throws, none of the batch's
+    /// accepted actions may be counted as stored.
+    package func submit(
+        application: String,
+        documents: [ArraySlice<UInt8>],
+        receivedAt: Int64 = Timestamp.now()
+    ) throws -> PendingAppend {
+        waitForMemoryBudget()
+        let (result, ticket) = try commit(application: application, batch: normalizeEach(documents, receivedAt))
+        return PendingAppend(result: result, ticket: ticket, journal: journal)
+    }
+
     /// Normalizes each document into the batch's columns; large batches on every core, each
     /// worker into a batch of its own, joined in document order.
     func normalizeEach(_ documents: [ArraySlice<UInt8>], _ receivedAt: Int64) -> NormalizedBatch {
@@ -54,6 +71,20 @@ extension Store {
         var batch = parts.removeFirst()
         for p in parts { batch.append(contentsOf: p) }
         return batch
+    }
+}
+
+/// An append committed but perhaps not yet durable (``Store/submit(application:documents:receivedAt:)``).
+package struct PendingAppend: Sendable {
+    /// What happened to each document; the accepted ones are stored once `waitDurable()` returns.
+    package let result: AppendResult
+    let ticket: JournalWriter.Ticket?
+    let journal: JournalWriter
+
+    /// Blocks until the batch is durable under the journal policy.
+    /// - Throws: the journal's write or sync failure.
+    package func waitDurable() throws {
+        if let ticket { try journal.waitDurable(ticket) }
     }
 }
 
