@@ -127,12 +127,32 @@ func fillSmallSegments(_ store: Store, batches: Int, size: Int, days: Int = 3) t
         }
     }
 
+    /// Compaction joins its inputs' chunks in file order and sorts them stably by time: ties keep
+    /// file, then row order, as a k-way merge of the time-sorted inputs would.
     @Test func mergeIsStableByTime() {
         func a(_ t: Int64, _ name: String) -> Action { Action(time: t, actionName: name) }
-        let merged = SegmentMerge.merge([
-            [a(1, "x1"), a(3, "x3"), a(5, "x5")], [], [a(1, "y1"), a(2, "y2"), a(5, "y5")], [a(0, "z0")],
-        ])
-        #expect(merged.map(\.actionName) == ["z0", "x1", "y1", "y2", "x3", "x5", "y5"])
+        var merged = ColumnChunk()
+        for run in [[a(1, "x1"), a(3, "x3"), a(5, "x5")], [], [a(1, "y1"), a(2, "y2"), a(5, "y5")], [a(0, "z0")]] {
+            merged.append(contentsOf: ColumnChunk.of(run))
+        }
+        #expect(merged.sortedByTime().actions.map(\.actionName) == ["z0", "x1", "y1", "y2", "x3", "x5", "y5"])
+    }
+
+    /// A segment read back as a chunk holds exactly the rows `actions()` rebuilds.
+    @Test func segmentChunkEqualsItsActions() throws {
+        try withTempDir { dir in
+            var rng = SeededRNG("segment-chunk")
+            for variant in 0..<2 {
+                let actions = SegmentFixtures.actions(count: 500, rng: &rng, variant: variant)
+                _ = try SegmentWriter.write(
+                    actions: actions,
+                    to: "\(dir)/\(variant).seg",
+                    options: SegmentOptions(blockRows: 64, sync: false)
+                )
+                let r = try SegmentReader(path: "\(dir)/\(variant).seg")
+                #expect(exactlyEqual(try r.chunk().actions, try r.actions()), "seed \(rng.seed)")
+            }
+        }
     }
 }
 

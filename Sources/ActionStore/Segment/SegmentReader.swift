@@ -283,6 +283,77 @@ public final class SegmentReader: Sendable {
         return out
     }
 
+    /// Every row as a column chunk, in time order, exactly as `actions()` rebuilds them, with no
+    /// `Action` or `String` per row: a dictionary entry's bytes enter the chunk's arena once and
+    /// every row holding it points at them; UUID and IPv4 words are formatted straight into the
+    /// arena. What compaction merges.
+    func chunk() throws -> ColumnChunk {
+        let n = rowCount
+        var parts = ColumnChunk.Parts(times: n > 0 ? try times() : [])
+        func column(_ data: SegmentColumnData, kind: ColumnChunk.Kind) -> ColumnChunk.Column {
+            var c = ColumnChunk.Column(kind: kind)
+            let present = data.present
+            c.rows.reserveCapacity(present?.cardinality ?? n)
+            c.slots.reserveCapacity(present?.cardinality ?? n)
+            func each(_ body: (Int) -> UInt64) {
+                for row in 0..<n where present?[row] ?? true {
+                    c.rows.append(UInt32(row))
+                    c.slots.append(body(row))
+                }
+            }
+            func store(_ bytes: some Collection<UInt8>) -> UInt64 {
+                let offset = parts.arena.count
+                parts.arena.append(contentsOf: bytes)
+                return ColumnChunk.slot(offset: offset, length: bytes.count)
+            }
+            switch data {
+            case .strings(let dictionary, let codes, _):
+                let entries = dictionary.map { store($0.utf8) }
+                each { entries[Int(codes[$0])] }
+            case .uuids(let v, _): each { store(CompactText.formatUUID(v[$0]).utf8) }
+            case .ipv4s(let v, _): each { store(CompactText.formatIPv4(v[$0]).utf8) }
+            case .arrays(let v, _): each { store(v[$0].utf8) }
+            case .ints(let v, _): each { UInt64(bitPattern: v[$0]) }
+            case .doubles(let v, _):
+                each { v[$0].bitPattern }
+                c.isDouble = [Bool](repeating: true, count: c.slots.count)
+            case .bools(let v, _): each { v[$0] ? 1 : 0 }
+            }
+            return c
+        }
+        for field in FixedField.allCases {
+            guard let ci = columnInfo(field.name) else { continue }
+            parts.fixed[field.rawValue] = column(try decode(ci, blocks: 0..<ci.blocks.count).public, kind: .string)
+        }
+        for ci in footer.columns where ci.name.hasPrefix("metadata.") {
+            let path = String(ci.name.dropFirst(9))
+            let col: ColumnChunk.Column
+            switch try decode(ci, blocks: 0..<ci.blocks.count) {
+            case .mixed(let slots, let isInt, let present):
+                var c = ColumnChunk.Column(kind: .number)
+                for row in 0..<n where present?[row] ?? true {
+                    c.rows.append(UInt32(row))
+                    c.slots.append(slots[row])
+                    c.isDouble.append(!isInt[row])
+                }
+                col = c
+            case .data(let data):
+                let kind: ColumnChunk.Kind
+                switch data {
+                case .strings, .uuids, .ipv4s: kind = .string
+                case .ints, .doubles: kind = .number
+                case .bools: kind = .bool
+                case .arrays: kind = .array
+                }
+                col = column(data, kind: kind)
+            }
+            guard parts.addMetadata(path, col) else {
+                throw ActionStoreError(.corruption, "\(path): metadata path \(path) has two columns")
+            }
+        }
+        return ColumnChunk(parts)
+    }
+
     /// Checks every checksum and decodes every block, dictionary and index.
     /// - Throws: the first `.corruption` found, naming its region and byte offset.
     public func verify() throws {

@@ -180,13 +180,22 @@ extension Store {
             }
         }
         // 1. Decode and merge, no lock held.
-        var runs: [[Action]] = []
+        // Column-wise: each input becomes a chunk (no Action per row), the chunks are joined in
+        // file order and put in time order by a stable permutation, so ties keep file then row
+        // order (what a k-way merge of the time-sorted inputs gives).
+        var merged = ColumnChunk()
         for r in readers {
             try checkOpen()
-            runs.append(try r.actions())
+            let chunk = try r.chunk()
+            if !merged.append(contentsOf: chunk) {
+                throw ActionStoreError(
+                    .corruption,
+                    "\(r.path): a metadata path has another type than in the other inputs"
+                )
+            }
             limiter.consume(Int64(r.fileBytes))
         }
-        let rowsIn = runs.reduce(0) { $0 + $1.count }
+        let rowsIn = merged.rowCount
         let rowsNamed = job.inputs.reduce(0) { $0 + $1.rows }
         guard rowsIn == rowsNamed else {
             throw ActionStoreError(
@@ -194,8 +203,7 @@ extension Store {
                 "compaction inputs \(rels.joined(separator: ", ")) hold \(rowsIn) rows; the manifest says \(rowsNamed)"
             )
         }
-        let merged = SegmentMerge.merge(runs)
-        runs = []
+        merged = merged.sortedByTime()
 
         // 2. Write the output under a fresh number.
         try checkOpen()
@@ -206,7 +214,7 @@ extension Store {
         let file = StoreFiles.segmentFileName(number)
         let dir = files.partitionDirectory(application: app, partition: partition)
         let outRel = StoreFiles.segmentRelative(application: app, partition: partition, file: file)
-        let entry = try writeSegment(ColumnChunk.of(merged), directory: dir, file: file)
+        let entry = try writeSegment(merged, directory: dir, file: file)
         guard entry.rows == rowsIn else {
             throw ActionStoreError(.corruption, "\(outRel): merged segment holds \(entry.rows) rows of \(rowsIn)")
         }
