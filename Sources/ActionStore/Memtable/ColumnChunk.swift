@@ -515,3 +515,122 @@ extension ColumnChunk {
         return out
     }
 }
+
+extension ColumnChunk {
+    /// The rows of `runs` in one chunk, in time order; equal times keep run, then row order (a
+    /// stable sort of the runs joined in order gives the same rows).
+    ///
+    /// Each run is first put in time order (most already are: a batch sorted at commit, a segment),
+    /// then the runs are merged through a heap and every column is gathered by walking each run's
+    /// column with a cursor: run by run the reads are sequential, where a permutation of the
+    /// joined chunk would read every column at random. Runs that do not overlap in time are
+    /// simply joined.
+    /// - Returns: nil when a path has values of two kinds across the runs.
+    /// - Complexity: O(rows · log(runs) + values + bytes).
+    static func merging(_ input: [ColumnChunk]) -> ColumnChunk? {
+        let runs = input.filter { !$0.isEmpty }.map { $0.sortedByTime() }
+        guard runs.count > 1 else { return runs.first ?? ColumnChunk() }
+        // The common case: runs in time order one after another.
+        var ordered = true
+        for k in 1..<runs.count where runs[k].times.first! < runs[k - 1].times.last! {
+            ordered = false
+            break
+        }
+        if ordered {
+            var out = ColumnChunk()
+            for r in runs where !out.append(contentsOf: r) { return nil }
+            return out
+        }
+        // Kinds must agree before anything is copied.
+        var kindOf: [UTF8Key: Kind] = [:]
+        var paths: [String] = []
+        for r in runs {
+            for (j, p) in r.metadataPaths.enumerated() {
+                let key = UTF8Key(s: p)
+                if let k = kindOf[key] {
+                    if k != r.metadata[j].kind { return nil }
+                } else {
+                    kindOf[key] = r.metadata[j].kind
+                    paths.append(p)
+                }
+            }
+        }
+        // Merge order through a binary heap of (time, run); each run's next row is its cursor.
+        let total = runs.reduce(0) { $0 + $1.rowCount }
+        var fromRun = [Int32]()
+        var fromRow = [UInt32]()
+        fromRun.reserveCapacity(total)
+        fromRow.reserveCapacity(total)
+        var next = [Int](repeating: 0, count: runs.count)
+        var heap = Array(runs.indices)
+        func less(_ a: Int, _ b: Int) -> Bool {
+            let ta = runs[a].times[next[a]]
+            let tb = runs[b].times[next[b]]
+            return ta < tb || (ta == tb && a < b)
+        }
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1
+                guard l < heap.count else { return }
+                var m = l
+                if l + 1 < heap.count, less(heap[l + 1], heap[l]) { m = l + 1 }
+                guard less(heap[m], heap[i]) else { return }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(i) }
+        var times = [Int64]()
+        times.reserveCapacity(total)
+        while let k = heap.first {
+            fromRun.append(Int32(k))
+            fromRow.append(UInt32(next[k]))
+            times.append(runs[k].times[next[k]])
+            next[k] += 1
+            if next[k] == runs[k].rowCount {
+                heap.swapAt(0, heap.count - 1)
+                heap.removeLast()
+            }
+            siftDown(0)
+        }
+        var parts = Parts(times: times)
+        func gather(_ cols: [Column?], kind: Kind) -> Column {
+            var out = Column(kind: kind)
+            let doubles = cols.contains { !($0?.isDouble.isEmpty ?? true) }
+            var cursor = [Int](repeating: 0, count: cols.count)
+            for (j, k32) in fromRun.enumerated() {
+                let k = Int(k32)
+                guard let c = cols[k] else { continue }
+                let i = cursor[k]
+                guard i < c.count, c.rows[i] == fromRow[j] else { continue }
+                cursor[k] = i + 1
+                out.rows.append(UInt32(j))
+                var s = c.slots[i]
+                if kind.usesArena {
+                    let offset = Int(s >> 32)
+                    let length = Int(s & 0xFFFF_FFFF)
+                    s = slot(offset: parts.arena.count, length: length)
+                    runs[k].arena.withUnsafeBufferPointer {
+                        // Safe because every slot lies inside its run's arena.
+                        parts.arena.append(contentsOf: UnsafeBufferPointer(rebasing: $0[offset..<offset + length]))
+                    }
+                }
+                out.slots.append(s)
+                if doubles { out.isDouble.append(c.isDouble.isEmpty ? false : c.isDouble[i]) }
+            }
+            return out
+        }
+        for f in FixedField.allCases {
+            parts.fixed[f.rawValue] = gather(
+                runs.map { $0.fixed[f.rawValue].count > 0 ? $0.fixed[f.rawValue] : nil },
+                kind: .string
+            )
+        }
+        for p in paths {
+            let kind = kindOf[UTF8Key(s: p)]!
+            _ = parts.addMetadata(p, gather(runs.map { $0.metadataColumn(p) }, kind: kind))
+        }
+        return ColumnChunk(parts)
+    }
+}
