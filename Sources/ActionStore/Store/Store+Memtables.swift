@@ -59,7 +59,12 @@ extension Store {
                         Result { () throws(ActionStoreError) in
                             do {
                                 let batch = try decodeBatch(items[i].payload)
-                                return (batch, batch.chunk.partitioned(by: partitioning))
+                                return (
+                                    batch,
+                                    batch.chunk.partitioned(by: partitioning).map {
+                                        ($0.partition, $0.chunk.sortedByTime())
+                                    }
+                                )
                             } catch {
                                 throw ActionStoreError(.corruption, "journal record at \(items[i].position): \(error)")
                             }
