@@ -67,35 +67,6 @@ import Testing
         #expect(one.partitioned(by: .day).count == 1)
     }
 
-    /// The flush's merge of a memtable's chunks equals a stable sort of the chunks joined.
-    @Test func mergingRunsEqualsSortingTheirJoin() throws {
-        var rng = SeededRNG("chunk-merging")
-        for _ in 0..<6 {
-            let actions = Self.sample(&rng, count: 900)
-            var runs: [ColumnChunk] = []
-            var joined = ColumnChunk()
-            var i = 0
-            while i < actions.count {
-                let n = 1 + Int(rng.next() % 200)
-                var part = Array(actions[i..<min(actions.count, i + n)])
-                // Some runs overlap in time, some follow each other, some hold equal times.
-                if rng.next() % 3 == 0 { for j in part.indices { part[j].time = Int64(i / 50) } }
-                let c = try #require(ColumnChunk(part))
-                runs.append(c)
-                joined.append(contentsOf: c)
-                i += n
-            }
-            let merged = try #require(ColumnChunk.merging(runs))
-            #expect(exactlyEqual(merged.actions, joined.sortedByTime().actions), "seed \(rng.seed)")
-            let sortedRuns = runs.map { $0.sortedByTime() }.sorted { $0.times.first! < $1.times.first! }
-            var ordered = ColumnChunk()
-            for r in sortedRuns { ordered.append(contentsOf: r) }
-            if let back = ColumnChunk.merging(sortedRuns) {
-                #expect(exactlyEqual(back.actions, ordered.sortedByTime().actions))
-            }
-        }
-    }
-
     @Test func aPathNamedTwiceKeepsItsLastValue() {
         var c = ColumnChunk()
         c.append(Action(time: 1, actionName: "a", metadata: [.init(path: "x", value: .int(1))]))

@@ -61,12 +61,16 @@ struct Memtable: Sendable {
     /// Every chunk, in arrival order: what a snapshot or a flush takes.
     var chunks: [ColumnChunk] { tail.isEmpty ? sealed : sealed + [tail] }
 
-    /// All rows in one chunk, ordered by time (for the flush; outside the lock): the chunks
-    /// merged by time (`ColumnChunk.merging`); equal times keep arrival order.
+    /// All rows in one chunk, ordered by time (for the flush; outside the lock).
     func sortedChunk() -> ColumnChunk {
         let all = chunks
-        // Admitted rows give a path one kind; chunks that disagree (never from the store) fall
-        // back to the rows, their disagreeing values dropped.
-        return ColumnChunk.merging(all) ?? ColumnChunk.rebuilt(all).sortedByTime()
+        guard all.count > 1 else { return (all.first ?? ColumnChunk()).sortedByTime() }
+        var merged = ColumnChunk()
+        for c in all where !merged.append(contentsOf: c) {
+            // Admitted rows give a path one kind; a chunk that disagrees is kept whole as
+            // strings would not be: fall back to the rows (never reached by the store).
+            return ColumnChunk.rebuilt(all).sortedByTime()
+        }
+        return merged.sortedByTime()
     }
 }

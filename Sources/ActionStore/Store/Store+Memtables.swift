@@ -59,12 +59,7 @@ extension Store {
                         Result { () throws(ActionStoreError) in
                             do {
                                 let batch = try decodeBatch(items[i].payload)
-                                return (
-                                    batch,
-                                    batch.chunk.partitioned(by: partitioning).map {
-                                        ($0.partition, $0.chunk.sortedByTime())
-                                    }
-                                )
+                                return (batch, batch.chunk.partitioned(by: partitioning))
                             } catch {
                                 throw ActionStoreError(.corruption, "journal record at \(items[i].position): \(error)")
                             }

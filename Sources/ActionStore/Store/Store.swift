@@ -282,8 +282,7 @@ public final class Store: Sendable {
         let optimisticPayload = optimistic.map {
             ColumnBatchCodec.encode(ColumnBatch(application: application, schemaDelta: .init(), chunk: $0))
         }
-        // Each part in time order, so that the flush merges sorted runs (`ColumnChunk.merging`).
-        let optimisticParts = optimistic?.partitioned(by: partitioning).map { ($0.partition, $0.chunk.sortedByTime()) }
+        let optimisticParts = optimistic?.partitioned(by: partitioning)
         let now = DispatchTime.now().uptimeNanoseconds
         var shouldFlush = false
         let out: (AppendResult, JournalWriter.Ticket?) = try state.withLock { s in
@@ -385,7 +384,7 @@ public final class Store: Sendable {
                 payload = ColumnBatchCodec.encode(
                     ColumnBatch(application: application, schemaDelta: delta, chunk: chunk)
                 )
-                parts = chunk.partitioned(by: partitioning).map { ($0.partition, $0.chunk.sortedByTime()) }
+                parts = chunk.partitioned(by: partitioning)
             }
             let ticket: JournalWriter.Ticket
             do { ticket = try journal.enqueue(payload, type: .batch) } catch {
