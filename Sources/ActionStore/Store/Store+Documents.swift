@@ -15,10 +15,9 @@ extension Store {
         documents: [ArraySlice<UInt8>],
         receivedAt: Int64 = Timestamp.now()
     ) throws -> AppendResult {
-        waitForMemoryBudget()
-        let (result, ticket) = try commit(application: application, batch: normalizeEach(documents, receivedAt))
-        if let ticket { try journal.waitDurable(ticket) }
-        return result
+        let pending = try submit(application: application, documents: documents, receivedAt: receivedAt)
+        try pending.waitDurable()
+        return pending.result
     }
 
     /// The async variant of ``append(application:documents:receivedAt:)``.
