@@ -239,6 +239,8 @@ extension NormalizedBatch {
     /// path uses of type object, as the JSON reader records them.
     init(actions: [Action]) {
         self.init()
+        var pathsOf: [UTF8Key: (leaf: Int32, objects: [Int32])] = [:]
+        var objects = Set<Int32>()
         for a in actions {
             guard !a.actionName.isEmpty else {
                 outcomes.append(
@@ -254,19 +256,25 @@ extension NormalizedBatch {
                 parts.fixed[f.rawValue].rows.append(UInt32(row))
                 parts.fixed[f.rawValue].slots.append(slot)
             }
-            var objects = Set<Int32>()
+            objects.removeAll(keepingCapacity: true)
             for m in a.metadata {
-                var idx = m.path.utf8.startIndex
-                let bytes = m.path.utf8
-                while let dot = bytes[idx...].firstIndex(of: 0x2E) {
-                    let prefix = pathId(Array(bytes[..<dot]))
-                    if objects.insert(prefix).inserted {
-                        usePath.append(prefix)
-                        useType.append(.object)
-                    }
-                    idx = bytes.index(after: dot)
+                // Each distinct path is split into its object prefixes once per batch.
+                let key = UTF8Key(s: m.path)
+                let ids: (leaf: Int32, objects: [Int32])
+                if let known = pathsOf[key] {
+                    ids = known
+                } else {
+                    let bytes = Array(m.path.utf8)
+                    var prefixes: [Int32] = []
+                    for (i, b) in bytes.enumerated() where b == 0x2E { prefixes.append(pathId(Array(bytes[..<i]))) }
+                    ids = (pathId(bytes), prefixes)
+                    pathsOf[key] = ids
                 }
-                let id = pathId(m.path)
+                for prefix in ids.objects where objects.insert(prefix).inserted {
+                    usePath.append(prefix)
+                    useType.append(.object)
+                }
+                let id = ids.leaf
                 usePath.append(id)
                 useType.append(m.value.fieldType)
                 var slot: UInt64
