@@ -93,14 +93,46 @@ struct ColumnChunk: Sendable {
 
     /// Value `i` of `column`, as a `Value` (for the edges: scans, exports, tests).
     func value(_ column: Column, _ i: Int) -> Value {
-        let s = column.slots[i]
-        switch column.kind {
-        case .string: return .string(string(s))
-        case .array: return .array(string(s))
+        Self.value(
+            kind: column.kind,
+            slot: column.slots[i],
+            isDouble: !column.isDouble.isEmpty && column.isDouble[i],
+            text: string
+        )
+    }
+
+    /// The value a slot holds; `text` reads a string or array slot's bytes.
+    static func value(kind: Kind, slot s: UInt64, isDouble: Bool, text: (UInt64) -> String) -> Value {
+        switch kind {
+        case .string: return .string(text(s))
+        case .array: return .array(text(s))
         case .bool: return .bool(s != 0)
-        case .number:
-            return !column.isDouble.isEmpty && column.isDouble[i]
-                ? .double(Double(bitPattern: s)) : .int(Int64(bitPattern: s))
+        case .number: return isDouble ? .double(Double(bitPattern: s)) : .int(Int64(bitPattern: s))
+        }
+    }
+
+    /// The slot of `value` (its pair with ``value(kind:slot:isDouble:text:)``): a string's or
+    /// array's bytes go through `store`; numbers and booleans are their bits.
+    static func slot(of value: Value, store: (String) -> UInt64) -> (slot: UInt64, isDouble: Bool) {
+        switch value {
+        case .string(let s), .array(let s): return (store(s), false)
+        case .int(let v): return (UInt64(bitPattern: v), false)
+        case .double(let d): return (d.bitPattern, true)
+        case .bool(let b): return (b ? 1 : 0, false)
+        }
+    }
+
+    /// XXH3-64 of each transaction_id in `column` (a fixed column over `arena`) with its row, for
+    /// deduplication (the same hash `DedupeTable.hash` gives the id's text).
+    static func hashes(of column: Column, arena: [UInt8]) -> [(row: UInt32, hash: UInt64)] {
+        arena.withUnsafeBytes { base in
+            column.rows.indices.map { i in
+                let s = column.slots[i]
+                let o = Int(s >> 32)
+                return (
+                    column.rows[i], Checksum.xxh3(UnsafeRawBufferPointer(rebasing: base[o..<o + Int(s & 0xFFFF_FFFF)]))
+                )
+            }
         }
     }
 
@@ -194,16 +226,7 @@ struct ColumnChunk: Sendable {
             metadataPaths.append(path)
             metadata.append(Column(kind: Kind(value)))
         }
-        let slot: UInt64
-        var double = false
-        switch value {
-        case .string(let s), .array(let s): slot = appendBytes(s)
-        case .int(let v): slot = UInt64(bitPattern: v)
-        case .double(let d):
-            slot = d.bitPattern
-            double = true
-        case .bool(let b): slot = b ? 1 : 0
-        }
+        let (slot, double) = Self.slot(of: value) { appendBytes($0) }
         let replacing = metadata[i].rows.last == row
         if replacing {
             metadata[i].slots[metadata[i].slots.count - 1] = slot
@@ -349,6 +372,8 @@ struct ColumnChunk: Sendable {
         guard let first = times.first else { return [] }
         var key = partitioning.key(first)
         var range = partitioning.range(ofKey: key) ?? first..<(first &+ 1)
+        // The common batch: one partition, known after one pass over the times, no allocation.
+        if times.allSatisfy({ range.contains($0) }) { return [(key, self)] }
         var keys = [key]
         var partOf = [Int32](repeating: 0, count: rowCount)
         var newRow = [UInt32](repeating: 0, count: rowCount)

@@ -206,14 +206,12 @@ struct NormalizedBatch: Sendable {
         var last: [Int32: Int] = [:]
         for l in Int(leafStart[r])..<Int(leafStart[r + 1]) { last[leafPath[l]] = l }
         for l in last.values.sorted() {
-            let s = leafSlot[l]
-            let v: Value
-            switch leafKind[l] {
-            case .string: v = .string(chunk.string(s))
-            case .array: v = .array(chunk.string(s))
-            case .bool: v = .bool(s != 0)
-            case .number: v = leafIsDouble[l] ? .double(Double(bitPattern: s)) : .int(Int64(bitPattern: s))
-            }
+            let v = ColumnChunk.value(
+                kind: leafKind[l],
+                slot: leafSlot[l],
+                isDouble: leafIsDouble[l],
+                text: chunk.string
+            )
             a.metadata.append(MetadataField(path: paths[Int(leafPath[l])], value: v))
         }
         a.metadata.sort { utf8Less($0.path, $1.path) }
@@ -277,16 +275,7 @@ extension NormalizedBatch {
                 let id = ids.leaf
                 usePath.append(id)
                 useType.append(m.value.fieldType)
-                var slot: UInt64
-                var double = false
-                switch m.value {
-                case .string(let s), .array(let s): slot = store(s.utf8)
-                case .int(let v): slot = UInt64(bitPattern: v)
-                case .double(let d):
-                    slot = d.bitPattern
-                    double = true
-                case .bool(let b): slot = b ? 1 : 0
-                }
+                let (slot, double) = ColumnChunk.slot(of: m.value) { store($0.utf8) }
                 leafPath.append(id)
                 leafKind.append(ColumnChunk.Kind(m.value))
                 leafSlot.append(slot)
@@ -322,11 +311,8 @@ extension NormalizedBatch {
     /// XXH3-64 of each row's transaction_id (nil where it has none), for deduplication.
     func transactionIdHashes() -> [UInt64?] {
         var out = [UInt64?](repeating: nil, count: rowCount)
-        let c = parts.fixed[FixedField.transactionId.rawValue]
-        for (i, r) in c.rows.enumerated() {
-            let offset = Int(c.slots[i] >> 32)
-            let n = Int(c.slots[i] & 0xFFFF_FFFF)
-            out[Int(r)] = parts.arena[offset..<offset + n].withUnsafeBytes { Checksum.xxh3($0) }
+        for (r, h) in ColumnChunk.hashes(of: parts.fixed[FixedField.transactionId.rawValue], arena: parts.arena) {
+            out[Int(r)] = h
         }
         return out
     }

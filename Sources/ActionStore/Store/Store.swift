@@ -128,8 +128,7 @@ public final class Store: Sendable {
             for table in st.memtables.values {
                 for chunk in table.chunks {
                     let ids = chunk.fixed[FixedField.transactionId.rawValue]
-                    for (i, row) in ids.rows.enumerated() {
-                        let hash = chunk.bytes(ids.slots[i]).withUnsafeBytes { Checksum.xxh3($0) }
+                    for (row, hash) in ColumnChunk.hashes(of: ids, arena: chunk.arena) {
                         replayedIds[table.application, default: []].append(
                             .init(hash: hash, time: chunk.times[Int(row)])
                         )
