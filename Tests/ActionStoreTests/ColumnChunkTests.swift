@@ -107,7 +107,7 @@ import Testing
                 chunk: try #require(ColumnChunk(actions))
             )
             let bytes = ColumnBatchCodec.encode(batch)
-            #expect(bytes.first == 2)
+            #expect(bytes.first == ColumnBatchCodec.version)
             let back = try ColumnBatchCodec.decode(bytes)
             #expect(back.application == batch.application)
             #expect(back.schemaDelta == batch.schemaDelta)

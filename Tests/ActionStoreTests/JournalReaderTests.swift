@@ -128,27 +128,31 @@ func replayCorruption(_ dir: TempDir) -> ActionStoreError? {
                 )
             ]
         )
+        var run = IdDictionary.Run(first: 0)
+        Array("u1".utf8).withUnsafeBytes { run.append($0) }
         let payload = ColumnBatchCodec.encode(
             ColumnBatch(
                 application: batch.application,
                 schemaDelta: batch.schemaDelta,
-                chunk: ColumnChunk(batch.actions)!
+                chunk: ColumnChunk(batch.actions)!,
+                ids: [(.userId, run)]
             )
         )
         let tickets = try writeJournal(dir, [payload])
         let hex = """
             41 53 4a 4f 55 52 4e 4c 01 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 77 c0 48 a6 ef c0 b8 bf
-            4d 00 00 00 01 0b 47 75 1f fd af 98 1b 69 38 67 a5
-            02 04 73 68 6f 70 00 02 04 70 6c 61 6e 01 05 73 65 61 74 73 02 01 80 80 f2 81 83 89 85 06 04
+            54 00 00 00 01 8e 73 0f e0 7a 21 c1 d2 c5 8e c9 20
+            03 04 73 68 6f 70 00 02 04 70 6c 61 6e 01 05 73 65 61 74 73 02 01 80 80 f2 81 83 89 85 06 04
             00 01 01 00 09 53 69 67 6e 65 64 20 55 70
             01 01 01 00 02 75 31
             ff 04 70 6c 61 6e 01 01 00 03 70 72 6f
             ff 05 73 65 61 74 73 02 01 00 00 06
+            01 00 00 01 02 75 31
             """
         let expected = hex.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { UInt8($0, radix: 16)! }
-        #expect(expected.count == 126)
+        #expect(expected.count == 133)
         #expect(Bytes.read(dir.file(1)) == expected)
-        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 126))
+        #expect(tickets[0].end == JournalPosition(fileNumber: 1, offset: 133))
         let (records, _) = try replayAll(dir)
         let decoded = try records.map { try ColumnBatchCodec.decode($0.payload) }
         #expect(decoded.map(\.application) == ["shop"])

@@ -20,6 +20,7 @@ private func sampleManifest() -> Manifest {
         ],
         "2026-09-02": [.init(file: StoreFiles.segmentFileName(39), rows: 0, bytes: 12, minTime: 0, maxTime: 0)],
     ]
+    app.dictionary = .init(bytes: 123, counts: [3, 2, 0, 1])
     m.applications = ["prod": app, "é/dev": Manifest.Application()]
     return m
 }
@@ -40,7 +41,7 @@ private func sampleManifest() -> Manifest {
         try m.apply(ManifestEdit(journalCheckpoint: 2))
         let bytes = m.encoded()
         let expected: [UInt8] =
-            Array("ASMANIFT".utf8) + [2, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] + [1] + [1, 0, 0, 0, 0, 0, 0, 0]
+            Array("ASMANIFT".utf8) + [3, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] + [1] + [1, 0, 0, 0, 0, 0, 0, 0]
             + [2, 0, 0, 0, 0, 0, 0, 0] + [0]
         #expect(bytes.count == 46)
         #expect(Array(bytes.prefix(38)) == expected)

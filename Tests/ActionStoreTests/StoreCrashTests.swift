@@ -50,9 +50,15 @@ func actionstoreExecutable() -> String? {
 
                 let store = try Store.open(at: dir)
                 var seen: [String: Int] = [:]
+                var users = Set<String>()
                 try store.scan(application: "crash") { a in
                     seen[a.transactionId ?? "nil", default: 0] += 1
+                    if let u = a.userId { users.insert(u) }
                 }
+                // Recovery restores the id dictionary exactly: one code per stored user, no other.
+                let codes = store.idValues(application: "crash", field: .userId)
+                #expect(Set(codes) == users, "seed \(seed) round \(round): user_id codes \(codes.count)")
+                #expect(codes.count == Set(codes).count, "seed \(seed) round \(round): a value with two codes")
                 try store.close()
                 let missing = everAcked.filter { seen[$0] == nil }
                 #expect(

@@ -12,6 +12,8 @@ import Testing
             .segment(application: "prod", partition: "2026-09-01", number: 7),
             .segment(application: "", partition: "2026-09", number: 0),
             .segment(application: ".hidden/app é", partition: "2026-09-01T13", number: 42),
+            .dictionary(application: "prod"),
+            .dictionary(application: ".hidden/app é"),
             .temporary(of: .manifest),
             .temporary(of: .segment(application: "a%b", partition: "2026-09-01", number: 3)),
             .quarantined(.segment(application: "prod", partition: "2026-09-01", number: 5)),

@@ -189,6 +189,10 @@ struct Stats: ParsableCommand {
         print(
             "compaction backlog: \(s.compactionBacklog) segments  deduplication: \(s.dedupeIds) transaction ids remembered"
         )
+        for (app, counts) in s.idCodes.sorted(by: { $0.key < $1.key }) {
+            let fields = counts.sorted(by: { $0.key < $1.key }).map { "\($0.key) \($0.value)" }
+            print("id codes of \(app): " + fields.joined(separator: ", "))
+        }
         if let e = s.backgroundError { print("background error: \(e)") }
         if let e = s.compactionError { print("compaction error: \(e)") }
         if s.damagedJournalRecordsSkipped > 0 {

@@ -5,14 +5,18 @@ struct ColumnBatch: Sendable {
     /// Schema additions the rows rely on; applied before the rows on replay.
     var schemaDelta: SchemaDelta
     var chunk: ColumnChunk
+    /// Codes the rows' id values were given by this batch (version 3); applied before the rows on
+    /// replay. Empty when every value already had one.
+    var ids: [(IdField, IdDictionary.Run)] = []
 }
 
-/// Batch payload version 2 (docs/journal-format.md, "Batch payload, version 2"): the columns of a
-/// ``ColumnBatch``. Replay decodes it into a chunk with no `String` or `Action` per row: times
+/// Batch payload version 3 (docs/journal-format.md, "Batch payload, version 3"): the columns of a
+/// ``ColumnBatch`` and the id codes it assigned. Version 2 is the same without `ids`. Replay decodes it into a chunk with no `String` or `Action` per row: times
 /// and rows are varints, strings are lengths then bytes copied into the chunk's arena.
 ///
-///     batch2   := version u8 (2) application:str keys:schemaList paths:schemaList
-///                 rows:varint time:zigzag*rows columns:varint column*
+///     batch3   := version u8 (3) application:str keys:schemaList paths:schemaList
+///                 rows:varint time:zigzag*rows columns:varint column* ids:idRuns
+///     batch2   := the same with version 2 and no ids
 ///     column   := id:u8 [path:str when id = 255] kind:u8 count:varint rowGap:varint*count values
 ///     values   := kind 1 or 4 (string, array): length:varint*count bytes
 ///               | kind 2 (number): doubles:u8 (0 or 1) [flags: ceil(count/8) bytes when 1]
@@ -21,9 +25,12 @@ struct ColumnBatch: Sendable {
 ///
 /// `time` is each row's time minus the previous row's (0 before the first), wrapping. `id` is
 /// `FixedField.rawValue` (0 `action_name` … 10 `request.verb`) or 255 for a metadata path.
-/// `rowGap` is the first row, then the difference to the previous row (at least 1).
+/// `rowGap` is the first row, then the difference to the previous row (at least 1). `idRuns` is
+/// `IdRunCodec`'s; it comes last so that a record encoded before the store lock (when codes are
+/// not yet assigned) gets its codes by replacing its last byte, an empty `idRuns` (`withIds`).
 enum ColumnBatchCodec {
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
+    static let version2: UInt8 = 2
     static let metadataId: UInt8 = 255
 
     // MARK: Encoding
@@ -50,6 +57,17 @@ enum ColumnBatchCodec {
         w.varint(fixed.count + c.metadata.count)
         for f in fixed { column(c.fixed[f.rawValue], id: UInt8(f.rawValue), path: nil, c, &w) }
         for (i, col) in c.metadata.enumerated() { column(col, id: metadataId, path: c.metadataPaths[i], c, &w) }
+        IdRunCodec.encode(batch.ids, &w)
+        return w.bytes
+    }
+
+    /// `payload` (encoded with no id runs) with `ids` as its id runs.
+    static func withIds(_ payload: [UInt8], _ ids: [(IdField, IdDictionary.Run)]) -> [UInt8] {
+        guard ids.contains(where: { !$0.1.isEmpty }) else { return payload }
+        precondition(payload.last == 0, "a payload whose id runs are not empty")
+        var w = ByteWriter(capacity: payload.count + ids.reduce(16) { $0 + $1.1.arena.count + $1.1.count * 2 + 8 })
+        w.bytes.append(contentsOf: payload.dropLast())
+        IdRunCodec.encode(ids, &w)
         return w.bytes
     }
 
@@ -107,12 +125,12 @@ enum ColumnBatchCodec {
 
     // MARK: Decoding
 
-    /// Decodes a version-2 payload.
+    /// Decodes a version-3 or version-2 payload.
     /// - Throws: `.corruption` naming what is wrong and the byte offset.
     static func decode(_ bytes: UnsafeRawBufferPointer) throws -> ColumnBatch {
         var r = ByteReader(bytes) { "batch payload" }
         let v = try r.u8()
-        guard v == version else { throw r.fail("version \(v) is not \(version)") }
+        guard v == version || v == version2 else { throw r.fail("version \(v) is not \(version2) or \(version)") }
         let application = try r.string()
         var delta = SchemaDelta()
         for list in 0..<2 {
@@ -208,8 +226,9 @@ enum ColumnBatchCodec {
         guard parts.fixed[FixedField.actionName.rawValue].count == rows else {
             throw r.fail("action_name is missing from some of the \(rows) rows")
         }
+        let ids = v == version ? try IdRunCodec.decode(&r) : []
         guard r.isAtEnd else { throw r.fail("\(r.remaining) bytes after the last column") }
-        return ColumnBatch(application: application, schemaDelta: delta, chunk: ColumnChunk(parts))
+        return ColumnBatch(application: application, schemaDelta: delta, chunk: ColumnChunk(parts), ids: ids)
     }
 
     static func decode(_ bytes: [UInt8]) throws -> ColumnBatch {

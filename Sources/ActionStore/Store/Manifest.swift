@@ -24,6 +24,15 @@ struct Manifest: Codable, Sendable, Equatable {
         var paths: [String: UInt8] = [:]
         /// Partition key → live segments, in file-name order.
         var partitions: [String: [SegmentEntry]] = [:]
+        /// The application's id-dictionary checkpoint, once a flush wrote one (format 3).
+        var dictionary: DictionaryCheckpoint?
+    }
+
+    /// How much of `dictionaries/<app folder>.ids` is checkpointed: its first `bytes` bytes,
+    /// holding `counts[f]` codes of each `IdField` f.
+    struct DictionaryCheckpoint: Codable, Sendable, Equatable {
+        var bytes: Int
+        var counts: [Int]
     }
 
     struct SegmentEntry: Codable, Sendable, Equatable {
@@ -38,8 +47,9 @@ struct Manifest: Codable, Sendable, Equatable {
 
     /// `ASMANIFT`: the first 8 bytes of a manifest.
     static let magic: [UInt8] = Array("ASMANIFT".utf8)
-    /// The format version after the magic (u32 LE). Version 1 was the JSON text format.
-    static let formatVersion: UInt32 = 2
+    /// The format version after the magic (u32 LE). Version 1 was the JSON text format; version 2
+    /// had no dictionary checkpoints.
+    static let formatVersion: UInt32 = 3
     /// Magic (8) + format version (4).
     static let headerBytes = 12
     /// The trailing XXH64.
@@ -68,6 +78,10 @@ struct Manifest: Codable, Sendable, Equatable {
                     w.string(name)
                     w.u8(type)
                 }
+            }
+            w.varint(app.dictionary?.bytes ?? 0)
+            if let d = app.dictionary, d.bytes > 0 {
+                for f in IdField.allCases { w.varint(d.counts[f.rawValue]) }
             }
             w.varint(app.partitions.count)
             for (key, segs) in app.partitions.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
@@ -107,10 +121,10 @@ struct Manifest: Codable, Sendable, Equatable {
                 }
                 var r = ByteReader(UnsafeRawBufferPointer(rebasing: raw[..<bodyEnd]), offset: magic.count) { path }
                 let format = try r.u32()
-                guard format == formatVersion else {
+                guard format == formatVersion || format == 2 else {
                     throw ActionStoreError(
                         .corruption,
-                        "\(path): manifest format version \(format) at offset 8 is not supported (this build reads 1 and 2)"
+                        "\(path): manifest format version \(format) at offset 8 is not supported (this build reads 1 to 3)"
                     )
                 }
                 var m = Manifest()
@@ -127,6 +141,13 @@ struct Manifest: Codable, Sendable, Equatable {
                     var app = Application()
                     app.keys = try decodeTypes(&r, "key")
                     app.paths = try decodeTypes(&r, "path")
+                    if format >= 3 {
+                        let bytes = try r.count(max: Int.max, "dictionary length")
+                        if bytes > 0 {
+                            let counts = try IdField.allCases.map { _ in try r.count(max: Int(UInt32.max), "id count") }
+                            app.dictionary = DictionaryCheckpoint(bytes: bytes, counts: counts)
+                        }
+                    }
                     let parts = try r.count(max: r.remaining, "partition count")
                     for _ in 0..<parts {
                         let key = try r.string()

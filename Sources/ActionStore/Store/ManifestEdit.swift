@@ -22,8 +22,12 @@ struct ManifestEdit: Sendable {
     var schemas: [String: Schema] = [:]
     /// The new journal checkpoint, if it moves.
     var journalCheckpoint: UInt64?
+    /// Applications whose id-dictionary checkpoint grew.
+    var dictionaries: [String: Manifest.DictionaryCheckpoint] = [:]
 
-    var isEmpty: Bool { added.isEmpty && removed.isEmpty && schemas.isEmpty && journalCheckpoint == nil }
+    var isEmpty: Bool {
+        added.isEmpty && removed.isEmpty && schemas.isEmpty && journalCheckpoint == nil && dictionaries.isEmpty
+    }
 
     /// The store-relative paths of the removed segments.
     var removedPaths: [String] {
@@ -77,6 +81,7 @@ extension Manifest {
                 (StoreFiles.segmentNumber(fromName: a.entry.file) ?? 0) + 1
             )
         }
+        for (app, d) in edit.dictionaries { next.applications[app, default: .init()].dictionary = d }
         if let c = edit.journalCheckpoint { next.journalCheckpoint = c }
         next.version += 1
         self = next

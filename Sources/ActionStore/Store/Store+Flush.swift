@@ -56,8 +56,10 @@ extension Store {
                         )
                     )
                 }
-                // Every schema, as it is now: it covers every flushed row.
+                // Every schema, as it is now: it covers every flushed row. The same for the id
+                // dictionaries: every code a record below the checkpoint assigned.
                 edit.schemas = state.withLock { $0.schemas }
+                edit.dictionaries = try checkpointDictionaries(state.withLock { $0.manifest })
                 let readers = edit.addedPaths.map { rel in
                     (rel, Result { () throws(ActionStoreError) in try Store.openSegment(files.path(rel)) })
                 }

@@ -39,6 +39,7 @@ extension Store {
         from start: JournalPosition,
         skipDamaged: Bool,
         into st: inout State,
+        dictionaries: inout [String: IdDictionaries],
         partitioning: Partitioning,
         chunkBytes: Int = 32 << 20
     ) throws -> JournalReader.ReplayResult {
@@ -68,11 +69,14 @@ extension Store {
                     i += workers
                 }
             }
-            for r in decoded.take() {
+            for (i, r) in decoded.take().enumerated() {
                 let (batch, parts) = try r.get()
                 if !batch.schemaDelta.isEmpty {
                     st.schemas[batch.application, default: Schema()].apply(batch.schemaDelta)
                 }
+                let dicts = dictionaries[batch.application] ?? IdDictionaries()
+                dictionaries[batch.application] = dicts
+                try dicts.replay(batch, what: "journal record at \(items[i].position)")
                 _ = st.insert(parts, application: batch.application, now: now, rowsMax: .max)
             }
             pending.removeAll(keepingCapacity: true)
@@ -90,7 +94,9 @@ extension Store {
 
     /// A batch record's payload of either version.
     static func decodeBatch(_ payload: [UInt8]) throws -> ColumnBatch {
-        if payload.first == ColumnBatchCodec.version { return try ColumnBatchCodec.decode(payload) }
+        if payload.first == ColumnBatchCodec.version || payload.first == ColumnBatchCodec.version2 {
+            return try ColumnBatchCodec.decode(payload)
+        }
         let old = try BatchCodec.decode(payload)
         guard let chunk = ColumnChunk(old.actions) else {
             throw ActionStoreError(.corruption, "a metadata path holds values of two types in one batch")

@@ -40,6 +40,9 @@ public final class Store: Sendable {
     let logger = Logger(label: "actionstore.store")
     /// Damaged journal records skipped by the replay of this open.
     let damagedSkipped: Int
+    /// Each application's id dictionaries (`Store+Dictionaries.swift`). Its own lock: ingest
+    /// takes it before the store lock; the store lock is taken first when both are held.
+    let dictionaries: Locked<[String: IdDictionaries]>
 
     // Guarded by state.
     let state: Locked<State>
@@ -116,13 +119,16 @@ public final class Store: Sendable {
         let reader = JournalReader(directory: journalDir)
         let part = manifest.partitioning
         let start = JournalPosition(fileNumber: max(manifest.journalCheckpoint, 1), offset: 0)
+        var dicts = try Store.loadDictionaries(files, manifest: manifest)
         let replay = try Store.replay(
             reader,
             from: start,
             skipDamaged: options.skipDamagedJournalRecords,
             into: &st,
+            dictionaries: &dicts,
             partitioning: part
         )
+        dictionaries = Locked(dicts)
         if dedupeOn {
             // Order does not matter: the rebuild keeps the newest time per id and evicts by window.
             for table in st.memtables.values {
@@ -277,6 +283,9 @@ public final class Store: Sendable {
         }
         let dedupeOn = dedupeWindowMicros > 0
         let idHashes = dedupeOn ? batch.transactionIdHashes() : []
+        let dicts = idDictionaries(application)
+        let misses = dicts.misses(fixed: batch.parts.fixed, arena: batch.parts.arena)
+        let anyMiss = misses.contains { !$0.isEmpty }
         let optimistic = batch.rowCount == 0 ? nil : batch.chunk()
         let optimisticPayload = optimistic.map {
             ColumnBatchCodec.encode(ColumnBatch(application: application, schemaDelta: .init(), chunk: $0))
@@ -360,7 +369,11 @@ public final class Store: Sendable {
                 }
             }
             guard accepted > 0 else { return (AppendResult(outcomes: outcomes), nil) }
-            let payload: [UInt8]
+            let assigned =
+                anyMiss
+                ? dicts.assign(misses, fixed: batch.parts.fixed, arena: batch.parts.arena, keep: keep)
+                : (runs: [], before: [])
+            var payload: [UInt8]
             let parts: [(partition: String, chunk: ColumnChunk)]
             if exact, let optimistic, let optimisticPayload, let optimisticParts {
                 payload =
@@ -385,9 +398,11 @@ public final class Store: Sendable {
                 )
                 parts = chunk.partitioned(by: partitioning)
             }
+            payload = ColumnBatchCodec.withIds(payload, assigned.runs)
             let ticket: JournalWriter.Ticket
             do { ticket = try journal.enqueue(payload, type: .batch) } catch {
                 ids.removeLast(idsInserted)
+                if !assigned.runs.isEmpty { dicts.truncate(to: assigned.before) }
                 if let f = journal.failure {
                     throw ActionStoreError(.closed, "writes are stopped after a background failure: \(f.message)")
                 }
@@ -474,6 +489,12 @@ public final class Store: Sendable {
         stats.partitionsExpired = st.partitionsExpired
         stats.duplicates = st.duplicates
         stats.dedupeIds = st.dedupeIds
+        for (app, d) in dictionaries.withLock({ $0 }) {
+            let counts = d.counts
+            stats.idCodes[app] = Dictionary(
+                uniqueKeysWithValues: IdField.allCases.map { ($0.fixed.name, counts[$0.rawValue]) }
+            )
+        }
         return stats
     }
 

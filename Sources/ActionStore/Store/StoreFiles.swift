@@ -12,6 +12,7 @@ import Darwin
 /// <root>/MANIFEST                                   the manifest (docs/manifest-format.md)
 /// <root>/journal/journal-<16 digits>.log           journal files (docs/journal-format.md)
 /// <root>/apps/<app folder>/<partition>/<20 digits>.seg   segments (docs/segment-format.md)
+/// <root>/dictionaries/<app folder>.ids             id-dictionary checkpoints (IdDictionaryFile)
 /// <root>/quarantine/apps/…, quarantine/journal/…   what `repair` set aside
 /// <any file>.tmp                                    a file being written, renamed into place
 /// ```
@@ -33,6 +34,8 @@ struct StoreFiles: Sendable, Equatable {
     static let journalPrefix = "journal-"
     static let journalSuffix = ".log"
     static let segmentSuffix = ".seg"
+    static let dictionariesFolder = "dictionaries"
+    static let dictionarySuffix = ".ids"
 
     var lock: String { root + "/" + Self.lockName }
     var manifest: String { root + "/" + Self.manifestName }
@@ -40,6 +43,10 @@ struct StoreFiles: Sendable, Equatable {
     var appsDirectory: String { root + "/" + Self.appsFolder }
     var quarantineDirectory: String { root + "/" + Self.quarantineFolder }
     var quarantineJournalDirectory: String { quarantineDirectory + "/" + Self.journalFolder }
+    var dictionariesDirectory: String { root + "/" + Self.dictionariesFolder }
+
+    /// The id-dictionary checkpoint file of `application`.
+    func dictionary(application: String) -> String { path(Self.relative(.dictionary(application: application))) }
 
     /// The absolute path of a store-relative path (`apps/prod/2026-09-01/….seg`).
     func path(_ relative: String) -> String { root + "/" + relative }
@@ -125,6 +132,7 @@ struct StoreFiles: Sendable, Equatable {
         case manifest
         case journal(number: UInt64)
         case segment(application: String, partition: String, number: UInt64)
+        case dictionary(application: String)
         /// A file being written (`….tmp`), of the kind `of` names; left by a crash, deleted on open.
         indirect case temporary(of: File)
         /// A file `repair` set aside: what it was at `quarantine/`'s relative path.
@@ -139,6 +147,8 @@ struct StoreFiles: Sendable, Equatable {
         case .journal(let n): return journalFolder + "/" + journalFileName(n)
         case .segment(let app, let partition, let n):
             return segmentRelative(application: app, partition: partition, file: segmentFileName(n))
+        case .dictionary(let app):
+            return dictionariesFolder + "/" + ApplicationDirectory.name(app) + dictionarySuffix
         case .temporary(let of): return relative(of) + temporarySuffix
         case .quarantined(let of): return quarantineFolder + "/" + relative(of)
         }
@@ -155,6 +165,10 @@ struct StoreFiles: Sendable, Equatable {
         case manifestName where parts.count == 1: return .manifest
         case journalFolder where parts.count == 2:
             return journalNumber(fromName: parts[1]).map { .journal(number: $0) }
+        case dictionariesFolder where parts.count == 2 && parts[1].hasSuffix(dictionarySuffix):
+            return ApplicationDirectory.application(fromName: String(parts[1].dropLast(dictionarySuffix.count))).map {
+                .dictionary(application: $0)
+            }
         case appsFolder where parts.count == 4:
             guard let app = ApplicationDirectory.application(fromName: parts[1]),
                 Partitioning.allCases.contains(where: { $0.range(ofKey: parts[2]) != nil }),

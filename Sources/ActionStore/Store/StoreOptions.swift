@@ -96,6 +96,8 @@ public struct StoreStats: Sendable, Hashable {
     public var duplicates = 0
     /// Transaction ids remembered for deduplication (all applications).
     public var dedupeIds = 0
+    /// App-wide id codes per application and id field name (`user_id`: 1234, …).
+    public var idCodes: [String: [String: Int]] = [:]
     public var rows: Int { partitions.reduce(0) { $0 + $1.segmentRows + $1.memtableRows } }
     public var segments: Int { partitions.reduce(0) { $0 + $1.segments } }
     public var segmentBytes: Int64 { partitions.reduce(0) { $0 + $1.segmentBytes } }
