@@ -55,7 +55,7 @@ import Testing
                 try store.close()
             }
             let store = try Store.open(at: dir, options: o)
-            #expect(store.stats().dedupeIds == 3)
+            #expect(store.stats().dedupeIds == 1, "memory holds the journal's ids; the segments' are in their filters")
             let r = try store.append(application: "app", actions: [act("seg1"), act("seg2"), act("jour1"), act("new")])
             #expect(r.duplicates == 3 && r.accepted == 1)
             try store.compact()
@@ -90,37 +90,58 @@ import Testing
         }
     }
 
-    @Test func idsOlderThanTheWindowAreForgotten() throws {
+    @Test func theWindowIsAroundEachActionsOwnTimeWhateverTheAgeOfTheData() throws {
         try withStoreDirectory { dir in
             var o = compactionTestOptions()
             o.dedupeWindow = .seconds(2 * 86_400)
+            let hour: Int64 = 3_600_000_000
             do {
                 let store = try Store.open(at: dir, options: o)
                 _ = try store.append(application: "app", actions: [act("old", compactionDay0)])
-                _ = try store.append(application: "app", actions: [act("mid", compactionDay0 + 2 * dayMicros)])
-                // The newest time moves 3 days on: "old" leaves the window, "mid" stays in it.
-                _ = try store.append(application: "app", actions: [act("new", compactionDay0 + 3 * dayMicros)])
-                #expect(store.stats().dedupeIds == 2)
+                _ = try store.append(application: "app", actions: [act("new", compactionDay0 + 30 * dayMicros)])
                 try store.flush()
                 try store.close()
             }
             let store = try Store.open(at: dir, options: o)
-            #expect(store.stats().dedupeIds == 2, "rebuilt from the segments inside the window only")
-            let r = try store.append(application: "app", actions: [act("old"), act("mid"), act("new")])
-            #expect(r.outcomes == [.accepted(droppedFields: []), .duplicate, .duplicate])
+            #expect(store.stats().dedupeIds == 0)
+            // A re-import (same time) and a retry with a later receive time: duplicates, though a
+            // month of newer data came since.
+            let r = try store.append(
+                application: "app",
+                actions: [
+                    act("old"), act("old", compactionDay0 + 5 * hour), act("new", compactionDay0 + 30 * dayMicros),
+                ]
+            )
+            #expect(r.outcomes == [.duplicate, .duplicate, .duplicate])
+            // The same id three days from the stored one is another action.
+            let later = try store.append(application: "app", actions: [act("old", compactionDay0 + 3 * dayMicros)])
+            #expect(later.accepted == 1)
+            // ... and from then on it is known at its own time too, in memory and after a flush.
+            #expect(
+                try store.append(application: "app", actions: [act("old", compactionDay0 + 3 * dayMicros + hour)])
+                    .duplicates == 1
+            )
+            try store.flush()
+            #expect(store.stats().dedupeIds == 0, "a flush hands the ids to the segment's filter")
+            #expect(
+                try store.append(application: "app", actions: [act("old", compactionDay0 + 3 * dayMicros)]).duplicates
+                    == 1
+            )
+            #expect(try storedIds(store) == ["old": 2, "new": 1])
             try store.close()
         }
     }
 
-    @Test func capBoundsMemory() throws {
+    @Test func reimportOfNinetyDaysStoresNothingTwice() throws {
         try withStoreDirectory { dir in
-            var o = compactionTestOptions()
-            o.dedupeIdsPerApplicationMax = 10
-            let store = try Store.open(at: dir, options: o)
-            _ = try store.append(application: "app", actions: (0..<25).map { act("c\($0)") })
-            #expect(store.stats().dedupeIds == 10)
-            #expect(try store.append(application: "app", actions: [act("c0")]).accepted == 1, "forgotten")
-            #expect(try store.append(application: "app", actions: [act("c24")]).duplicates == 1, "remembered")
+            let store = try Store.open(at: dir, options: compactionTestOptions())
+            let actions = (0..<900).map { act("t\($0)", compactionDay0 + Int64($0 / 10) * dayMicros + Int64($0)) }
+            #expect(try store.append(application: "app", actions: actions).accepted == 900)
+            try store.flush()
+            try store.compact()
+            let again = try store.append(application: "app", actions: actions)
+            #expect(again.duplicates == 900)
+            #expect(try storedIds(store).count == 900)
             try store.close()
         }
     }
@@ -150,15 +171,19 @@ import Testing
         }
     }
 
-    @Test func tableEvictionAndRollback() {
-        var t = DedupeTable()
-        let inserted = [t.insert(1, time: 100), t.insert(1, time: 200), t.insert(2, time: 300), t.insert(3, time: 50)]
-        #expect(inserted == [true, false, true, true])
-        t.removeLast(1)
-        #expect(!t.contains(3) && t.count == 2)
-        t.evict(window: 150, cap: 100)
-        #expect(!t.contains(1) && t.contains(2), "100 < 300 - 150")
-        t.evict(window: 1000, cap: 0)
-        #expect(t.count == 0)
+    @Test func recentIdsInsertRemoveAndWindow() {
+        var t = RecentTransactionIds()
+        t.insert(1, time: 100)
+        t.insert(1, time: 10_000)
+        t.insert(2, time: 300)
+        #expect(t.count == 3)
+        #expect(t.contains(1, near: 150, window: 60) && t.contains(1, near: 9_990, window: 60))
+        #expect(!t.contains(1, near: 5_000, window: 60))
+        t.remove(1, time: 100)
+        #expect(!t.contains(1, near: 100, window: 0) && t.contains(1, near: 10_000, window: 0))
+        t.remove(1, time: 10_000)
+        t.remove(3, time: 1)
+        #expect(t.count == 1 && !t.contains(1, near: 10_000, window: 1_000_000))
+        #expect(!near(Int64.max, Int64.min, 5), "an overflowing difference is far")
     }
 }

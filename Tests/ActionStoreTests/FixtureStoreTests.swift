@@ -120,6 +120,13 @@ extension FixtureStoreTests {
                 #expect(ids.sorted() == (0..<40).map { "t\($0)" }.sorted())
             }
             try check()
+            // Every id is known: those of the version-1 segments (their filters are built from
+            // the column) and those of the old journal.
+            let again = (0..<40).map { i in
+                FixtureStore.action(i, day: i < 20 ? 1 : i < 30 ? 2 : 3, withSeats: i >= 30)
+            }
+            let r = try store.append(application: "prod", json: Array(("[" + again.joined(separator: ",") + "]").utf8))
+            #expect(r.duplicates == 40)
             // What the old journal held survives a flush in today's formats and a reopen.
             try store.flush()
             try store.close()

@@ -58,7 +58,7 @@ import Testing
             let footerAt = size - SegmentFormat.trailerSize - 10
             let cases: [(Int, String)] = [
                 (2, "\(path): header: bad magic at byte 0"),
-                (9, "\(path): header: unsupported version 16385 at byte 8"),
+                (9, "\(path): header: unsupported version 16386 at byte 8"),
                 (13, "\(path): header: checksum mismatch at byte 12"),
                 (footerAt, "\(path): footer: checksum mismatch at byte "),
                 (size - SegmentFormat.trailerSize + 3, "\(path): trailer: checksum mismatch at byte \(size - 12)"),

@@ -68,12 +68,16 @@ import Testing
         for b in 0..<batchesPerWriter {
             var batch: [Planned] = []
             for i in 0..<(1 + pick(32)) {
-                let time = Timestamp.format(start + Int64(rng.next() % span))
+                var time = Timestamp.format(start + Int64(rng.next() % span))
                 let r = pick(100)
                 let kind: Kind = r < 6 ? .sharedId : r < 10 ? .breaksSchema : r < 13 ? .racy : .plain
+                let shared = pick(40)
+                // A shared id is one action sent again: the same time (a duplicate is the same id
+                // within the dedupe window of its time).
+                if kind == .sharedId { time = Timestamp.format(start + Int64(shared) * 1_000_000) }
                 let id: String? =
                     switch kind {
-                    case .sharedId: "shared-\(pick(40))"
+                    case .sharedId: "shared-\(shared)"
                     case .breaksSchema where i % 2 == 0: nil
                     default: "t\(w)-\(b)-\(i)"
                     }

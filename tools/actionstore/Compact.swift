@@ -213,7 +213,7 @@ struct BenchCompaction: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: d) }
             var o = options
             o.durability = .none
-            o.dedupeWindow = dedupe ? .seconds(7 * 86_400) : .zero
+            o.dedupeWindow = dedupe ? .seconds(86_400) : .zero
             let s = try Store.open(at: d, options: o)
             defer { try? s.close() }
             let batches = (0..<(ingestRows / 5000)).map { actions($0 * 5000, 5000, prefix: "d") }
@@ -231,22 +231,6 @@ struct BenchCompaction: ParsableCommand {
             dedupe = min(dedupe, try timedAppend(dedupe: true))
         }
         let n = Double(ingestRows / 5000 * 5000)
-        let ids = (0..<ingestRows).map { "txn-\($0)-\($0 &* 2_654_435_761)" }
-        var best = (hash: Double.infinity, insert: Double.infinity, lookup: Double.infinity)
-        for _ in 0..<5 {
-            let r = _benchmarkDedupe(ids: ids)
-            best = (min(best.hash, r.hash), min(best.insert, r.insert), min(best.lookup, r.lookup))
-        }
-        print(
-            String(
-                format: "dedupe core (%d ids): hash %.0f ns/id (outside the lock), insert %.0f ns/id, "
-                    + "duplicate lookup %.0f ns/id (under the lock)",
-                ingestRows,
-                best.hash,
-                best.insert,
-                best.lookup
-            )
-        )
         print(
             String(
                 format: "append without dedupe %.0f ns/action, with dedupe %.0f ns/action: dedupe costs %.0f ns/action",

@@ -123,7 +123,7 @@ struct ColumnChunk: Sendable {
     }
 
     /// XXH3-64 of each transaction_id in `column` (a fixed column over `arena`) with its row, for
-    /// deduplication (the same hash `DedupeTable.hash` gives the id's text).
+    /// deduplication (`Deduplication.swift`; the same hash `SegmentReader.transactionIdTimes` gives).
     static func hashes(of column: Column, arena: [UInt8]) -> [(row: UInt32, hash: UInt64)] {
         arena.withUnsafeBytes { base in
             column.rows.indices.map { i in

@@ -6,7 +6,9 @@ enum SegmentFormat {
     /// `0x89 'A' 'S' 'E' 'G' '\r' '\n' 0x1A`: a high byte, the name, and line-ending/EOF bytes that
     /// text-mode transfers mangle (the PNG trick). First 8 and last 8 bytes of every segment.
     static let magic: [UInt8] = [0x89, 0x41, 0x53, 0x45, 0x47, 0x0D, 0x0A, 0x1A]
-    static let version: UInt32 = 1
+    /// The version this build writes. Version 1 had no footer extensions; it is still read.
+    static let version: UInt32 = 2
+    static let versionsRead: ClosedRange<UInt32> = 1...2
     /// magic[8] version:u32 headerChecksum:u32.
     static let headerSize = 16
     /// footerOffset:u64 footerSize:u64 footerChecksum:u64 version:u32 trailerChecksum:u32 magic[8].
@@ -25,6 +27,10 @@ enum SegmentFormat {
     static let columnMixedInts: UInt8 = 1
     static let columnHasDictionary: UInt8 = 2
     static let columnHasIndex: UInt8 = 4
+
+    /// Footer extension tags (version 2).
+    /// The binary fuse filter over the XXH3-64 of every transaction_id (docs/binary-fuse-filter.md).
+    static let extensionTransactionIdFilter: UInt8 = 1
 }
 
 /// The logical type of a segment column.
@@ -155,6 +161,8 @@ struct SegmentFooter: Sendable {
     var maxTime: Int64
     var blockRows: Int
     var columns: [SegmentColumnInfo]
+    /// Version 2: regions that are not columns, by tag (`SegmentFormat.extension…`).
+    var extensions: [UInt8: SegmentRegion] = [:]
 }
 
 extension SegmentFooter {
@@ -188,6 +196,11 @@ extension SegmentFooter {
                 }
             }
         }
+        w.varint(extensions.count)
+        for (tag, region) in extensions.sorted(by: { $0.key < $1.key }) {
+            w.u8(tag)
+            Self.encode(region, into: &w)
+        }
         return w.bytes
     }
 
@@ -218,7 +231,12 @@ extension SegmentFooter {
 
     /// Parses and validates a footer against the file size.
     /// - Throws: `ActionStoreError(.corruption)` naming the footer and the offset of the bad field.
-    static func decode(_ bytes: UnsafeRawBufferPointer, dataEnd: Int, file: String) throws -> SegmentFooter {
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer,
+        dataEnd: Int,
+        file: String,
+        version: UInt32 = SegmentFormat.version
+    ) throws -> SegmentFooter {
         var r = ByteReader(bytes) { "\(file): footer" }
         let rowCount = try r.count(max: Int(UInt32.max), "row count")
         let minTime = try r.zigzag()
@@ -297,6 +315,22 @@ extension SegmentFooter {
                 )
             )
         }
+        var extensions: [UInt8: SegmentRegion] = [:]
+        if version >= 2 {
+            let n = try r.count(max: r.remaining, "extension count")
+            for _ in 0..<n {
+                let tag = try r.u8()
+                guard tag == SegmentFormat.extensionTransactionIdFilter else {
+                    throw r.fail("unknown extension \(tag)")
+                }
+                guard extensions[tag] == nil else { throw r.fail("extension \(tag) twice") }
+                let region = try decodeRegion(&r, dataEnd: dataEnd)
+                guard region.codec == .none, region.rawSize == region.storedSize else {
+                    throw r.fail("compressed extension \(tag)")
+                }
+                extensions[tag] = region
+            }
+        }
         guard r.isAtEnd else { throw r.fail("\(r.remaining) trailing bytes") }
         guard let first = columns.first, first.name == "time", first.type == .time, first.nullCount == 0 else {
             throw r.fail("first column is not a non-null time column")
@@ -306,7 +340,8 @@ extension SegmentFooter {
             minTime: minTime,
             maxTime: maxTime,
             blockRows: blockRows,
-            columns: columns
+            columns: columns,
+            extensions: extensions
         )
     }
 

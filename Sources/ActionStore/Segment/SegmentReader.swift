@@ -13,6 +13,8 @@ import Darwin
 public final class SegmentReader: Sendable {
     /// The file this reader maps.
     public let path: String
+    /// The format version of the file (`SegmentFormat.versionsRead`).
+    public let version: UInt32
 
     // Constant after init.
     private let file: MappedFile
@@ -24,6 +26,8 @@ public final class SegmentReader: Sendable {
     private let dictionaries = Locked<[Int: DictionaryBytes]>([:])
     // Guarded by the mutex: offsets of index regions whose checksum was verified.
     private let verifiedIndexes = Locked<Set<Int>>([])
+    // Guarded by the mutex: the transaction_id filter, once read (or built, for version 1).
+    private let transactionIdFilterCache = Locked<BinaryFuseFilter?>(nil)
 
     /// Maps `path` and validates its header, trailer and footer.
     /// - Throws: `.notFound` or `.io` if the file cannot be mapped, `.corruption` if it is not a valid segment.
@@ -41,7 +45,10 @@ public final class SegmentReader: Sendable {
         // Header.
         guard unsafe bytes[0..<8].elementsEqual(SegmentFormat.magic) else { throw corrupt("header", "bad magic", 0) }
         let version = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-        guard version == SegmentFormat.version else { throw corrupt("header", "unsupported version \(version)", 8) }
+        guard SegmentFormat.versionsRead.contains(version) else {
+            throw corrupt("header", "unsupported version \(version)", 8)
+        }
+        self.version = version
         let headerSum = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         guard
             unsafe Checksum.matches(
@@ -62,7 +69,7 @@ public final class SegmentReader: Sendable {
             )
         else { throw corrupt("trailer", "checksum mismatch", t + 28) }
         let trailerVersion = unsafe UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: t + 24, as: UInt32.self))
-        guard trailerVersion == SegmentFormat.version else {
+        guard trailerVersion == version else {
             throw corrupt("trailer", "unsupported version \(trailerVersion)", t + 24)
         }
         let footerOffset = unsafe UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: t, as: UInt64.self))
@@ -77,7 +84,7 @@ public final class SegmentReader: Sendable {
             throw corrupt("footer", "checksum mismatch", Int(footerOffset))
         }
         do {
-            footer = try SegmentFooter.decode(footerBytes, dataEnd: Int(footerOffset), file: path)
+            footer = try SegmentFooter.decode(footerBytes, dataEnd: Int(footerOffset), file: path, version: version)
         } catch let e as ActionStoreError {
             // Footer offsets are relative to the footer; say where in the file.
             throw ActionStoreError(e.code, e.message + " (footer starts at byte \(footerOffset))")
@@ -405,6 +412,47 @@ public final class SegmentReader: Sendable {
                 throw r.fail("postings cover \(total) rows, expected \(rowCount - ci.nullCount)")
             }
         }
+    }
+
+    // MARK: Transaction ids
+
+    /// The filter over the XXH3-64 of this segment's transaction_ids: the footer's (version 2),
+    /// or, for a version-1 file or one written without it, built from the column on first use.
+    /// Kept once read (about 9 bits per row).
+    /// - Throws: `.corruption` when the stored filter or the column is damaged.
+    func transactionIdFilter() throws -> BinaryFuseFilter {
+        if let f = transactionIdFilterCache.withLock({ $0 }) { return f }
+        let filter: BinaryFuseFilter
+        if let region = footer.extensions[SegmentFormat.extensionTransactionIdFilter] {
+            filter = try withIndexBytes(region, "transaction_id filter") { raw in
+                var r = ByteReader(raw) { "\(self.path): transaction_id filter" }
+                let f = try BinaryFuseFilter(decoding: &r)
+                guard r.isAtEnd else { throw r.fail("\(r.remaining) bytes after the filter") }
+                return f
+            }
+        } else {
+            filter = try BinaryFuseFilter(keys: transactionIdTimes().map(\.hash))
+        }
+        transactionIdFilterCache.withLock { $0 = filter }
+        return filter
+    }
+
+    /// Every row's transaction_id hash (XXH3-64 of its bytes) with the row's time, sorted by
+    /// hash then time; rows without an id are left out. What a filter hit is confirmed against.
+    func transactionIdTimes() throws -> [(hash: UInt64, time: Int64)] {
+        guard let column = try column(FixedField.transactionId.name),
+            let (dictionary, codes, present) = column.dictionaryEncoded()
+        else { return [] }
+        let times = try times()
+        let hashes = dictionary.map { d in
+            var s = d
+            return s.withUTF8 { Checksum.xxh3(UnsafeRawBufferPointer($0)) }
+        }
+        var out: [(hash: UInt64, time: Int64)] = []
+        out.reserveCapacity(codes.count)
+        for row in codes.indices where present?[row] ?? true { out.append((hashes[Int(codes[row])], times[row])) }
+        out.sort { ($0.hash, $0.time) < ($1.hash, $1.time) }
+        return out
     }
 
     // MARK: Regions

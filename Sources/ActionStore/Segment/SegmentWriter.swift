@@ -195,13 +195,23 @@ private struct SegmentBuilder {
             if c.count > 0 { try writeStrings(field.name, c.rows, ByteStrings(arena: chunk.arena, slots: c.slots)) }
         }
         try writeMetadata()
+        var extensions: [UInt8: SegmentRegion] = [:]
+        let ids = chunk.fixed[FixedField.transactionId.rawValue]
+        // A filter that cannot be built (no seed in 100 places the keys: never seen) is left out;
+        // readers then build it from the column.
+        if ids.count > 0,
+            let filter = try? BinaryFuseFilter(keys: ColumnChunk.hashes(of: ids, arena: chunk.arena).map(\.hash))
+        {
+            extensions[SegmentFormat.extensionTransactionIdFilter] = try writeRegion(filter.encoded(), compress: false)
+        }
 
         let footer = SegmentFooter(
             rowCount: rowCount,
             minTime: times.first ?? 0,
             maxTime: times.last ?? 0,
             blockRows: options.blockRows,
-            columns: columns
+            columns: columns,
+            extensions: extensions
         ).encode()
         let footerOffset = file.offset
         try file.append(footer)

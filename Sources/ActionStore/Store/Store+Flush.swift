@@ -35,6 +35,10 @@ extension Store {
                 }
                 s.flushing = tables
                 s.memtables = [:]
+                for app in s.dedupe.keys {
+                    s.dedupe[app]!.flushing = s.dedupe[app]!.current
+                    s.dedupe[app]!.current = .init()
+                }
                 s.flushingBytes = s.memtableBytes
                 s.memtableBytes = 0
                 let first = s.manifest.nextSegmentNumber
@@ -67,6 +71,8 @@ extension Store {
                     for (rel, r) in readers { s.readers[rel] = r }
                     s.flushing = []
                     s.flushingBytes = 0
+                    // The segments hold those ids now (and their filters).
+                    for app in s.dedupe.keys { s.dedupe[app]!.flushing = .init() }
                 }
                 try journal.deleteFiles(before: taken.checkpoint)
                 requestCompaction()

@@ -38,6 +38,8 @@ public final class Store: Sendable {
     /// Serializes `close()` calls (an Int, not `()`: see `Locked`).
     let closeLock = Locked(0)
     let logger = Logger(label: "actionstore.store")
+    /// Confirmed transaction ids of recently probed segments (`Deduplication.swift`).
+    let transactionIdPairs = TransactionIdPairsCache()
     /// Damaged journal records skipped by the replay of this open.
     let damagedSkipped: Int
     /// Each application's id dictionaries (`Store+Dictionaries.swift`). Its own lock: ingest
@@ -66,8 +68,8 @@ public final class Store: Sendable {
         var flushScheduled = false
         var closed = false
         var backgroundError: ActionStoreError?
-        /// Transaction ids remembered per application (see `DedupeTable`).
-        var dedupe: [String: DedupeTable] = [:]
+        /// Transaction ids of the rows in memory, per application (`Deduplication.swift`).
+        var dedupe: [String: ApplicationTransactionIds] = [:]
         var duplicates = 0
         /// Set when a compaction failed: compaction stops, writes go on (nothing acknowledged is
         /// at risk, only read efficiency). Cleared by nothing; `compact()` throws it.
@@ -107,7 +109,6 @@ public final class Store: Sendable {
         let window = options.dedupeWindow.components
         dedupeWindowMicros = max(0, window.seconds * 1_000_000 + window.attoseconds / 1_000_000_000_000)
         let dedupeOn = dedupeWindowMicros > 0
-        var replayedIds: [String: [DedupeTable.Entry]] = [:]
 
         var st = State(manifest: manifest)
         for (app, entry) in manifest.applications { st.schemas[app] = Schema(manifest: entry) }
@@ -130,14 +131,12 @@ public final class Store: Sendable {
         )
         dictionaries = Locked(dicts)
         if dedupeOn {
-            // Order does not matter: the rebuild keeps the newest time per id and evicts by window.
+            // The ids of the replayed rows; those of segments are in the segments' filters.
             for table in st.memtables.values {
                 for chunk in table.chunks {
                     let ids = chunk.fixed[FixedField.transactionId.rawValue]
                     for (row, hash) in ColumnChunk.hashes(of: ids, arena: chunk.arena) {
-                        replayedIds[table.application, default: []].append(
-                            .init(hash: hash, time: chunk.times[Int(row)])
-                        )
+                        st.dedupe[table.application, default: .init()].current.insert(hash, time: chunk.times[Int(row)])
                     }
                 }
             }
@@ -157,16 +156,6 @@ public final class Store: Sendable {
 
         for rel in manifest.segmentPaths {
             st.readers[rel] = Result { () throws(ActionStoreError) in try Store.openSegment(files.path(rel)) }
-        }
-        if dedupeOn {
-            st.dedupe = Store.rebuildDedupe(
-                manifest: manifest,
-                readers: st.readers,
-                replayed: replayedIds,
-                window: dedupeWindowMicros,
-                cap: options.dedupeIdsPerApplicationMax,
-                logger: logger
-            )
         }
         state = Locked(st)
         if options.backgroundFlush { scheduleAgeCheck() }
@@ -283,6 +272,23 @@ public final class Store: Sendable {
         }
         let dedupeOn = dedupeWindowMicros > 0
         let idHashes = dedupeOn ? batch.transactionIdHashes() : []
+        // Ids already in segments, looked for before the store lock.
+        var dedupeRange: ClosedRange<Int64>?
+        if dedupeOn {
+            for (row, h) in idHashes.enumerated() where h != nil {
+                let t = batch.parts.times[row]
+                dedupeRange = dedupeRange.map { min($0.lowerBound, t)...max($0.upperBound, t) } ?? t...t
+            }
+        }
+        let w = dedupeWindowMicros
+        let dedupeSnapshot = dedupeRange.map { r in
+            state.withLock {
+                Store.dedupeSegments($0, application: application, range: (r.lowerBound &- w)...(r.upperBound &+ w))
+            }
+        }
+        var inSegments = dedupeSnapshot.flatMap {
+            duplicatesInSegments($0, hashes: idHashes, times: batch.parts.times)
+        }
         let dicts = idDictionaries(application)
         let misses = dicts.misses(fixed: batch.parts.fixed, arena: batch.parts.arena)
         let anyMiss = misses.contains { !$0.isEmpty }
@@ -310,9 +316,27 @@ public final class Store: Sendable {
             var dropping: [Int: [Int32]] = [:]
             var exact = true
             var accepted = 0
+            // Segments installed since the look-up (a flush or a merge landed): look in them too.
+            if let snap = dedupeSnapshot, let r = dedupeRange, s.manifest.version != snap.version {
+                let seen = Set(snap.segments.map(\.path))
+                var fresh = Store.dedupeSegments(
+                    s,
+                    application: application,
+                    range: (r.lowerBound &- w)...(r.upperBound &+ w)
+                )
+                fresh.segments.removeAll { seen.contains($0.path) }
+                if let more = duplicatesInSegments(
+                    fresh,
+                    hashes: idHashes,
+                    times: batch.parts.times,
+                    except: inSegments
+                ) {
+                    if inSegments == nil { inSegments = more } else { inSegments!.formUnion(more) }
+                }
+            }
             // Moved out of the dictionary while in use, so inserting never copies it.
-            var ids = dedupeOn ? (s.dedupe.removeValue(forKey: application) ?? DedupeTable()) : DedupeTable()
-            var idsInserted = 0
+            var ids = dedupeOn ? (s.dedupe.removeValue(forKey: application) ?? .init()) : .init()
+            var idsInserted: [(hash: UInt64, time: Int64)] = []
             defer { if dedupeOn { s.dedupe[application] = ids } }
             for (i, o) in batch.outcomes.enumerated() {
                 let row: Int
@@ -324,15 +348,17 @@ public final class Store: Sendable {
                 }
                 var remembered = false
                 if dedupeOn, let h = idHashes[row] {
-                    guard ids.insert(h, time: batch.parts.times[row]) else {
+                    let t = batch.parts.times[row]
+                    if inSegments?[row] ?? false || ids.contains(h, near: t, window: w) {
                         outcomes.append(.duplicate)
                         keep[row] = false
                         exact = false
                         s.duplicates += 1
                         continue
                     }
+                    ids.current.insert(h, time: t)
+                    idsInserted.append((h, t))
                     remembered = true
-                    idsInserted += 1
                 }
                 let uses = Int(batch.useStart[row])..<Int(batch.useStart[row + 1])
                 if uses.allSatisfy({ known[Int(batch.usePath[$0])] == batch.useType[$0].rawValue }) {
@@ -362,10 +388,7 @@ public final class Store: Sendable {
                     exact = false
                     keep[row] = false
                     outcomes.append(.rejected(e))
-                    if remembered {
-                        ids.removeLast(1)
-                        idsInserted -= 1
-                    }
+                    if remembered, let last = idsInserted.popLast() { ids.current.remove(last.hash, time: last.time) }
                 }
             }
             guard accepted > 0 else { return (AppendResult(outcomes: outcomes), nil) }
@@ -401,14 +424,13 @@ public final class Store: Sendable {
             payload = ColumnBatchCodec.withIds(payload, assigned.runs)
             let ticket: JournalWriter.Ticket
             do { ticket = try journal.enqueue(payload, type: .batch) } catch {
-                ids.removeLast(idsInserted)
+                for (h, t) in idsInserted { ids.current.remove(h, time: t) }
                 if !assigned.runs.isEmpty { dicts.truncate(to: assigned.before) }
                 if let f = journal.failure {
                     throw ActionStoreError(.closed, "writes are stopped after a background failure: \(f.message)")
                 }
                 throw error
             }
-            if dedupeOn { ids.evict(window: dedupeWindowMicros, cap: options.dedupeIdsPerApplicationMax) }
             s.schemas[application] = schema
             let full = s.insert(parts, application: application, now: now, rowsMax: options.memtableRowsMax)
             if full { shouldFlush = true }

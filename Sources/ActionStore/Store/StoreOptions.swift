@@ -34,13 +34,11 @@ public struct StoreOptions: Sendable {
     public var retention: [String: Duration] = [:]
     /// The maximum age of applications not in `retention`; nil keeps them forever. Default nil.
     public var retentionDefault: Duration? = nil
-    /// Deduplicate by transaction_id: an action whose id was stored for the same application
-    /// within this window of action time (behind the newest action time) is acknowledged as
-    /// `.duplicate` and not stored. `.zero` turns deduplication off. Default 7 days.
-    public var dedupeWindow: Duration = .seconds(7 * 86_400)
-    /// The most transaction ids remembered per application (about 40 bytes each); beyond it the
-    /// oldest are forgotten early. Default 2,000,000 (about 80 MB).
-    public var dedupeIdsPerApplicationMax = 2_000_000
+    /// Deduplicate by transaction_id: an action is acknowledged as `.duplicate` and not stored
+    /// when its application already holds the same transaction_id at an action time within this
+    /// window of its own, however old the data (a re-import, an SDK retry with a later receive
+    /// time). `.zero` turns deduplication off. Default 24 hours.
+    public var dedupeWindow: Duration = .seconds(86_400)
     /// The system calls every store write goes through (journal, segments, manifest). Tests
     /// substitute a fault-injecting layer; everything else keeps the default, the real calls.
     package var fileIO: FileIO = .posix
@@ -94,7 +92,8 @@ public struct StoreStats: Sendable, Hashable {
     public var partitionsExpired = 0
     /// Actions acknowledged as duplicates since open.
     public var duplicates = 0
-    /// Transaction ids remembered for deduplication (all applications).
+    /// Transaction ids of rows in memory, held for deduplication (all applications; those of
+    /// segments are in the segments' filters).
     public var dedupeIds = 0
     /// App-wide id codes per application and id field name (`user_id`: 1234, …).
     public var idCodes: [String: [String: Int]] = [:]

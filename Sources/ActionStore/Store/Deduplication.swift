@@ -1,0 +1,186 @@
+/// Idempotent ingest by transaction_id (issue 13 item 8). An action is a duplicate when its
+/// application already holds the same transaction_id at a time within `dedupeWindow` of its own,
+/// whatever the age of the data: a re-import (same time) and an SDK retry without `request.time`
+/// (a receive time minutes later) are both caught.
+///
+/// Where the ids are looked for:
+/// - rows in memory (memtables, and memtables a flush is writing): `RecentTransactionIds`, an
+///   exact hash table per application, emptied as their segments land, so it is bounded by the
+///   memtable budget;
+/// - rows in segments: each segment's binary fuse filter (about 9 bits per id, 1/256 false
+///   positives; `SegmentReader.transactionIdFilter`), probed before the store lock for the
+///   segments whose time range meets the window; a hit is confirmed against the segment's
+///   (hash, time) pairs, so the answer is exact. Pairs are cached per segment, up to
+///   `TransactionIdPairsCache.capacity` pairs in all.
+///
+/// Ids are compared by their XXH3-64 (`ColumnChunk.hashes(of:arena:)`): two different ids
+/// collide with probability 2⁻⁶⁴ per pair; an application is not part of the hash, since ids are
+/// kept per application.
+struct RecentTransactionIds: Sendable {
+    /// Hash → the time of its first row; further rows of the same hash (times outside each
+    /// other's windows, or colliding ids) go to `more`.
+    private var first: [UInt64: Int64] = [:]
+    private var more: [UInt64: [Int64]] = [:]
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Whether `hash` is held at a time within `window` of `time`.
+    func contains(_ hash: UInt64, near time: Int64, window: Int64) -> Bool {
+        guard let t = first[hash] else { return false }
+        if near(t, time, window) { return true }
+        return more[hash]?.contains { near($0, time, window) } ?? false
+    }
+
+    mutating func insert(_ hash: UInt64, time: Int64) {
+        count += 1
+        if first[hash] == nil {
+            first[hash] = time
+        } else {
+            more[hash, default: []].append(time)
+        }
+    }
+
+    /// Takes back one `insert(hash, time:)` (a row rejected later in its batch, or a batch whose
+    /// record could not be enqueued).
+    mutating func remove(_ hash: UInt64, time: Int64) {
+        if var m = more[hash], let i = m.lastIndex(of: time) {
+            m.remove(at: i)
+            more[hash] = m.isEmpty ? nil : m
+        } else if first[hash] == time {
+            if var m = more[hash], !m.isEmpty {
+                first[hash] = m.removeFirst()
+                more[hash] = m.isEmpty ? nil : m
+            } else {
+                first[hash] = nil
+            }
+        } else {
+            return
+        }
+        count -= 1
+    }
+}
+
+/// `|a - b| <= window`, false when the difference overflows.
+@inline(__always)
+func near(_ a: Int64, _ b: Int64, _ window: Int64) -> Bool {
+    let (d, overflow) = a.subtractingReportingOverflow(b)
+    return !overflow && d.magnitude <= UInt64(window)
+}
+
+/// The ids of one application not yet in an installed segment: those of the memtables, and those
+/// of the memtables a running flush is writing (dropped when its segments are installed).
+struct ApplicationTransactionIds: Sendable {
+    var current = RecentTransactionIds()
+    var flushing = RecentTransactionIds()
+
+    var count: Int { current.count + flushing.count }
+
+    func contains(_ hash: UInt64, near time: Int64, window: Int64) -> Bool {
+        current.contains(hash, near: time, window: window) || flushing.contains(hash, near: time, window: window)
+    }
+}
+
+/// Confirmed (hash, time) pairs of recently probed segments, by segment path, bounded in pairs
+/// (16 bytes each): the oldest entry is dropped first.
+final class TransactionIdPairsCache: Sendable {
+    static let capacity = 4 << 20
+
+    private struct State {
+        var pairs: [String: [(hash: UInt64, time: Int64)]] = [:]
+        var order: [String] = []
+        var total = 0
+    }
+
+    private let state = Locked(State())
+
+    /// Whether `reader` holds `hash` at a time within `window` of `time`.
+    func contains(_ reader: SegmentReader, _ hash: UInt64, near time: Int64, window: Int64) throws -> Bool {
+        let pairs: [(hash: UInt64, time: Int64)]
+        if let p = state.withLock({ $0.pairs[reader.path] }) {
+            pairs = p
+        } else {
+            pairs = try reader.transactionIdTimes()
+            state.withLock { s in
+                guard s.pairs[reader.path] == nil else { return }
+                s.pairs[reader.path] = pairs
+                s.order.append(reader.path)
+                s.total += pairs.count
+                while s.total > Self.capacity, s.order.count > 1 {
+                    let old = s.order.removeFirst()
+                    s.total -= s.pairs.removeValue(forKey: old)?.count ?? 0
+                }
+            }
+        }
+        // The first pair with this hash, then its times in order.
+        var lo = 0
+        var hi = pairs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if pairs[mid].hash < hash { lo = mid + 1 } else { hi = mid }
+        }
+        while lo < pairs.count, pairs[lo].hash == hash {
+            if near(pairs[lo].time, time, window) { return true }
+            lo += 1
+        }
+        return false
+    }
+}
+
+extension Store {
+    /// The segments of `application` whose time range meets `range`, with the manifest version
+    /// they belong to.
+    struct DedupeSegments {
+        var version: UInt64
+        var segments: [(path: String, reader: SegmentReader, minTime: Int64, maxTime: Int64)]
+    }
+
+    /// Taken under the store lock: the segments a batch's ids must be looked for in.
+    /// - Complexity: O(partitions of the application); only partitions that meet `range` are read.
+    static func dedupeSegments(_ s: State, application: String, range: ClosedRange<Int64>) -> DedupeSegments {
+        var out = DedupeSegments(version: s.manifest.version, segments: [])
+        guard let app = s.manifest.applications[application] else { return out }
+        for (partition, segs) in app.partitions {
+            for e in segs where e.rows > 0 && e.minTime <= range.upperBound && e.maxTime >= range.lowerBound {
+                let rel = StoreFiles.segmentRelative(application: application, partition: partition, file: e.file)
+                guard case .success(let reader) = s.readers[rel] else { continue }
+                out.segments.append((rel, reader, e.minTime, e.maxTime))
+            }
+        }
+        return out
+    }
+
+    /// The rows of a batch whose transaction id one of `segments` already holds near the row's
+    /// time. Filters first; each hit confirmed against the segment's pairs.
+    /// - Parameter skip: rows already known to be duplicates (or without an id).
+    ///
+    /// A segment whose filter or ids cannot be read is logged and passed over (its rows cannot
+    /// be told apart, and one damaged segment must not stop ingest; `verify` reports it).
+    func duplicatesInSegments(
+        _ segments: DedupeSegments,
+        hashes: [UInt64?],
+        times: [Int64],
+        except skip: RowBitmap? = nil
+    ) -> RowBitmap? {
+        guard !segments.segments.isEmpty else { return nil }
+        var out: RowBitmap?
+        let w = dedupeWindowMicros
+        for (row, h) in hashes.enumerated() {
+            guard let h, !(skip?[row] ?? false) else { continue }
+            let t = times[row]
+            for seg in segments.segments where seg.minTime <= t &+ w && seg.maxTime >= t &- w {
+                do {
+                    guard try seg.reader.transactionIdFilter().mayContain(h) else { continue }
+                    guard try transactionIdPairs.contains(seg.reader, h, near: t, window: w) else { continue }
+                } catch {
+                    logger.warning("deduplication: cannot read the transaction ids of \(seg.path): \(error)")
+                    continue
+                }
+                if out == nil { out = RowBitmap(count: hashes.count) }
+                out![row] = true
+                break
+            }
+        }
+        return out
+    }
+}
