@@ -127,6 +127,16 @@ extension FixtureStoreTests {
             }
             let r = try store.append(application: "prod", json: Array(("[" + again.joined(separator: ",") + "]").utf8))
             #expect(r.duplicates == 40)
+            // Exact distinct counts over old segments (values looked up in the dictionary built
+            // by the replay) and new rows, before and after they reach segments.
+            func uniqueUsers() throws -> String {
+                try store.query(
+                    application: "prod",
+                    Query.parse(json: #"{"metrics":["unique_users","unique_companies"]}"#)
+                )
+                .json()
+            }
+            #expect(try uniqueUsers().hasPrefix(#"{"rows": [{"unique_users": 7, "unique_companies": 2}]"#))
             // What the old journal held survives a flush in today's formats and a reopen.
             try store.flush()
             try store.close()
@@ -135,6 +145,15 @@ extension FixtureStoreTests {
             for q in Self.queries {
                 let json = try reopened.query(application: q.app, Query.parse(json: q.query)).json()
                 #expect(json.hasPrefix(q.expected + ", \"stats\""), "\(q.query) => \(json)")
+            }
+            let fresh = [
+                #"{"action_name":"n","user_id":"new-user","company_id":"c1"}"#, #"{"action_name":"n","user_id":"u3"}"#,
+            ]
+            _ = try reopened.append(application: "prod", json: Array(("[" + fresh.joined(separator: ",") + "]").utf8))
+            for round in 0..<2 {
+                let total = try reopened.query(application: "prod", Query.parse(json: #"{"metrics":["unique_users"]}"#))
+                #expect(total.json().hasPrefix(#"{"rows": [{"unique_users": 8}]"#), "round \(round)")
+                try reopened.flush()
             }
         }
     }

@@ -219,3 +219,33 @@ final class IdDictionaries: Sendable {
     /// The codes each field has.
     var counts: [Int] { fields.withLock { $0.map(\.count) } }
 }
+
+/// An application's id dictionaries as of one query snapshot: a code at or past `limits` (given
+/// after the snapshot) counts as none, so every source of one query agrees on which values have
+/// codes (a value has one code, for ever, or none yet).
+struct IdCodeSnapshot: Sendable {
+    let dictionaries: IdDictionaries
+    let limits: [Int]
+
+    init(_ dictionaries: IdDictionaries) {
+        self.dictionaries = dictionaries
+        limits = dictionaries.counts
+    }
+
+    /// The id field a query column name names, if it is one.
+    static func field(ofColumn name: String) -> IdField? {
+        FixedField(name: name).flatMap(IdField.init)
+    }
+
+    /// The code of each value, `UInt32.max` where it has none (as of the snapshot).
+    /// - Complexity: one XXH3 and one probe per value, in one critical section.
+    func codes(_ field: IdField, of values: [String]) -> [UInt32] {
+        let limit = limits[field.rawValue]
+        return dictionaries.fields.withLock { d in
+            values.map { v in
+                guard let c = d[field.rawValue].code(of: v), Int(c) < limit else { return UInt32.max }
+                return c
+            }
+        }
+    }
+}

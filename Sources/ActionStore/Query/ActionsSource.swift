@@ -9,6 +9,7 @@ public final class ActionsSource: ScanSource {
     public let maxTime: Int64
     public let isSortedByTime: Bool
     public let partitionKey: String?
+    let ids: IdCodeSnapshot?
 
     // Guarded by cache
     private let cache = Locked<[UTF8Key: QueryColumn?]>([:])
@@ -20,7 +21,8 @@ public final class ActionsSource: ScanSource {
         self.init(chunks: ColumnChunk.chunks(of: actions), partitionKey: partitionKey)
     }
 
-    init(chunks: [ColumnChunk], partitionKey: String? = nil) {
+    init(chunks: [ColumnChunk], partitionKey: String? = nil, ids: IdCodeSnapshot? = nil) {
+        self.ids = ids
         self.chunks = chunks.filter { !$0.isEmpty }
         rowCount = self.chunks.reduce(0) { $0 + $1.rowCount }
         minTime = self.chunks.map(\.minTime).min() ?? 0
@@ -65,6 +67,11 @@ public final class ActionsSource: ScanSource {
             for p in c.metadataPaths where seen.insert(UTF8Key(s: p)).inserted { paths.append(p) }
         }
         return names + paths.sorted(by: utf8Less).map { "metadata." + $0 }
+    }
+
+    public func appCodes(column: String, dictionary: [String]) -> [UInt32]? {
+        guard let ids, let field = IdCodeSnapshot.field(ofColumn: column) else { return nil }
+        return ids.codes(field, of: dictionary)
     }
 
     public func mayContain(column name: String, value: Value) -> Bool? {

@@ -148,11 +148,37 @@ struct ValuesCell: Sendable, Hashable {
     }
 }
 
+/// The exact distinct state of one group: app-wide id codes as a bitmap (`unique_users` and the
+/// other id fields, where values have codes), and the 128-bit hashes of other values
+/// (`DistinctKey`). A value is counted in one or the other in every source of a query
+/// (`IdCodeSnapshot`), so the count is the sum.
+struct DistinctCell: Sendable {
+    var codes = CodeSet()
+    var hashes = Set<UInt128>()
+
+    var count: Int { codes.count + hashes.count }
+    var bytes: Int { codes.bytes + hashes.count * 24 }
+
+    mutating func merge(_ other: DistinctCell) {
+        codes.formUnion(other.codes)
+        if hashes.isEmpty {
+            hashes = other.hashes
+        } else if hashes.count >= other.hashes.count {
+            hashes.formUnion(other.hashes)
+        } else {
+            // Insert the smaller set into the larger (a copy of it: the partial owns it).
+            var larger = other.hashes
+            larger.formUnion(hashes)
+            hashes = larger
+        }
+    }
+}
+
 /// One accumulator slot's state for every group of a partial or merged result, indexed by group.
 enum AccState: Sendable {
     case count([Int64])
     case numeric([NumericCell])
-    case distinct([Set<UInt128>])
+    case distinct([DistinctCell])
     case approxDistinct([HyperLogLog])
     case values([ValuesCell])
 
@@ -160,7 +186,7 @@ enum AccState: Sendable {
         switch kind {
         case .count: self = .count(Array(repeating: 0, count: groups))
         case .numeric: self = .numeric(Array(repeating: NumericCell(), count: groups))
-        case .distinct: self = .distinct(Array(repeating: [], count: groups))
+        case .distinct: self = .distinct(Array(repeating: DistinctCell(), count: groups))
         case .approxDistinct: self = .approxDistinct(Array(repeating: HyperLogLog(), count: groups))
         case .values: self = .values(Array(repeating: ValuesCell(), count: groups))
         }
@@ -170,7 +196,7 @@ enum AccState: Sendable {
     var extraBytes: Int {
         switch self {
         case .count, .numeric: 0
-        case .distinct(let a): a.reduce(0) { $0 + $1.count * 24 }
+        case .distinct(let a): a.reduce(0) { $0 + $1.bytes }
         case .approxDistinct(let a): a.reduce(0) { $0 + $1.bytes }
         case .values(let a): a.reduce(0) { $0 + $1.values.count * 8 }
         }
@@ -194,7 +220,7 @@ enum AccState: Sendable {
             self = .numeric(a)
         case .distinct(var a):
             self = .count([])
-            pad(&a, [])
+            pad(&a, DistinctCell())
             self = .distinct(a)
         case .approxDistinct(var a):
             self = .count([])
@@ -229,18 +255,9 @@ enum AccState: Sendable {
             guard case .distinct(var a) = self else { preconditionFailure("merging accumulators of different kinds") }
             self = .count([])
             for (i, g) in mapping.enumerated() {
-                let before = a[g].count
-                if a[g].isEmpty {
-                    a[g] = b[i]
-                } else if a[g].count >= b[i].count {
-                    a[g].formUnion(b[i])
-                } else {
-                    // Insert the smaller set into the larger (a copy of it: the partial owns it).
-                    var larger = b[i]
-                    larger.formUnion(a[g])
-                    a[g] = larger
-                }
-                added += (a[g].count - before) * 24
+                let before = a[g].bytes
+                a[g].merge(b[i])
+                added += a[g].bytes - before
             }
             self = .distinct(a)
         case .approxDistinct(let b):

@@ -638,29 +638,46 @@ struct SourceScan {
             }
             return .values(a)
         case .distinct(let src):
-            var a = [Set<UInt128>](repeating: [], count: groups)
+            var a = [DistinctCell](repeating: DistinctCell(), count: groups)
             if case .column(let name, let k) = src, case .strings(let d, let codes, let p)? = try column(name, k) {
-                // Distinct codes first; each code present is hashed once (DistinctKey).
-                var sets = [Set<UInt32>](repeating: [], count: groups)
-                for (i, r) in rows.enumerated() where p?[Int(r)] ?? true { sets[Int(groupOf[i])].insert(codes[Int(r)]) }
+                // Distinct dictionary entries per group first (a flag per entry for one group, a
+                // set per group otherwise); then each entry is an app-wide code, added to the
+                // group's bitmap, or, without one, hashed once (DistinctKey).
+                var entries = [[UInt32]](repeating: [], count: groups)
+                if groups == 1 {
+                    var seen = [Bool](repeating: false, count: d.count)
+                    for r in rows where p?[Int(r)] ?? true { seen[Int(codes[Int(r)])] = true }
+                    entries[0] = seen.indices.compactMap { seen[$0] ? UInt32($0) : nil }
+                } else {
+                    var sets = [Set<UInt32>](repeating: [], count: groups)
+                    for (i, r) in rows.enumerated() where p?[Int(r)] ?? true {
+                        sets[Int(groupOf[i])].insert(codes[Int(r)])
+                    }
+                    entries = sets.map { Array($0) }
+                }
+                let app = source.appCodes(column: name, dictionary: d)
                 var keys = [UInt128?](repeating: nil, count: groups == 1 ? 0 : d.count)
                 for g in 0..<groups {
-                    a[g].reserveCapacity(sets[g].count)
-                    for c in sets[g] {
-                        if groups == 1 {
-                            a[g].insert(DistinctKey.hash(d[Int(c)]))
-                        } else if let key = keys[Int(c)] {
-                            a[g].insert(key)
+                    var coded: [UInt32] = []
+                    coded.reserveCapacity(entries[g].count)
+                    for e in entries[g] {
+                        if let app, app[Int(e)] != UInt32.max {
+                            coded.append(app[Int(e)])
+                        } else if groups == 1 {
+                            a[g].hashes.insert(DistinctKey.hash(d[Int(e)]))
+                        } else if let key = keys[Int(e)] {
+                            a[g].hashes.insert(key)
                         } else {
-                            let key = DistinctKey.hash(d[Int(c)])
-                            keys[Int(c)] = key
-                            a[g].insert(key)
+                            let key = DistinctKey.hash(d[Int(e)])
+                            keys[Int(e)] = key
+                            a[g].hashes.insert(key)
                         }
                     }
+                    a[g].codes.add(contentsOf: coded)
                 }
                 return .distinct(a)
             }
-            try forEachValue(src, rows) { i, v in a[Int(groupOf[i])].insert(DistinctKey.of(v)) }
+            try forEachValue(src, rows) { i, v in a[Int(groupOf[i])].hashes.insert(DistinctKey.of(v)) }
             return .distinct(a)
         case .approxDistinct(let src):
             var a = [HyperLogLog](repeating: HyperLogLog(), count: groups)

@@ -61,6 +61,10 @@ public protocol ScanSource: Sendable {
     func mayContain(column: String, value: Value) -> Bool?
     /// The sorted rows holding exactly `value` in `column`, if an index has them. Default nil.
     func postings(column: String, value: Value) throws -> [UInt32]?
+    /// For an id column (`user_id`, `anonymous_id`, `company_id`, `subscription_id`): the app-wide
+    /// code (`IdDictionary`) of each entry of `dictionary`, the dictionary `column(name)` returned;
+    /// `UInt32.max` for a value without one. Nil when the source has no codes. Default nil.
+    func appCodes(column: String, dictionary: [String]) -> [UInt32]?
 }
 
 extension ScanSource {
@@ -68,4 +72,5 @@ extension ScanSource {
     public var partitionKey: String? { nil }
     public func mayContain(column: String, value: Value) -> Bool? { nil }
     public func postings(column: String, value: Value) throws -> [UInt32]? { nil }
+    public func appCodes(column: String, dictionary: [String]) -> [UInt32]? { nil }
 }

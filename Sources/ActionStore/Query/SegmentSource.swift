@@ -3,10 +3,12 @@
 final class SegmentSource: ScanSource {
     let reader: SegmentReader
     let partitionKey: String?
+    let ids: IdCodeSnapshot?
 
-    init(_ reader: SegmentReader, partitionKey: String?) {
+    init(_ reader: SegmentReader, partitionKey: String?, ids: IdCodeSnapshot? = nil) {
         self.reader = reader
         self.partitionKey = partitionKey
+        self.ids = ids
     }
 
     var rowCount: Int { reader.rowCount }
@@ -30,6 +32,16 @@ final class SegmentSource: ScanSource {
         case .bools(let v, _): return .bools((0..<v.count).map { v[$0] }, present: present)
         case .arrays(let v, _): return .arrays(v, present: present)
         }
+    }
+
+    /// Looked up once per dictionary entry, and kept in the reader once every entry has a code
+    /// (codes never change, so a complete map stays true; an incomplete one is looked up again).
+    func appCodes(column: String, dictionary: [String]) -> [UInt32]? {
+        guard let ids, let field = IdCodeSnapshot.field(ofColumn: column) else { return nil }
+        if let c = reader.appCodes.withLock({ $0[field.rawValue] }), c.count == dictionary.count { return c }
+        let codes = ids.codes(field, of: dictionary)
+        if !codes.contains(UInt32.max) { reader.appCodes.withLock { $0[field.rawValue] = codes } }
+        return codes
     }
 
     func mayContain(column: String, value: Value) -> Bool? {

@@ -26,6 +26,9 @@ public final class SegmentReader: Sendable {
     private let dictionaries = Locked<[Int: DictionaryBytes]>([:])
     // Guarded by the mutex: offsets of index regions whose checksum was verified.
     private let verifiedIndexes = Locked<Set<Int>>([])
+    /// The app-wide code of each dictionary entry of the id columns, by `IdField` raw value, once
+    /// complete (`SegmentSource.appCodes`). Not part of the file.
+    let appCodes = Locked<[Int: [UInt32]]>([:])
     // Guarded by the mutex: the transaction_id filter, once read (or built, for version 1).
     private let transactionIdFilterCache = Locked<BinaryFuseFilter?>(nil)
 

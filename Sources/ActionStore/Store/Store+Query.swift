@@ -10,7 +10,10 @@ extension Store {
     }
 
     func snapshot(application: String, from: Int64?, to: Int64?) -> Snapshot {
-        state.withLock { s in
+        let ids = dictionaries.withLock { $0[application] }
+        return state.withLock { s in
+            // Under the store lock: the codes every snapshot row has (assigned under it too).
+            let codes = ids.map(IdCodeSnapshot.init)
             var sources: [any ScanSource] = []
             var damaged: [ActionStoreError] = []
             var total = Set<String>()
@@ -28,7 +31,7 @@ extension Store {
                 for seg in segs {
                     let rel = StoreFiles.segmentRelative(application: application, partition: partition, file: seg.file)
                     switch s.readers[rel] {
-                    case .success(let r): sources.append(SegmentSource(r, partitionKey: partition))
+                    case .success(let r): sources.append(SegmentSource(r, partitionKey: partition, ids: codes))
                     case .failure(let e): damaged.append(e)
                     case nil: damaged.append(ActionStoreError(.notFound, "segment \(rel) is not open"))
                     }
@@ -38,7 +41,7 @@ extension Store {
                 total.insert(table.partition)
                 guard overlaps(table.partition) else { continue }
                 kept.insert(table.partition)
-                sources.append(ActionsSource(chunks: table.chunks, partitionKey: table.partition))
+                sources.append(ActionsSource(chunks: table.chunks, partitionKey: table.partition, ids: codes))
             }
             return Snapshot(
                 schema: s.schemas[application] ?? Schema(),
