@@ -97,7 +97,7 @@ import Testing
     @Test func codecRoundTrip() throws {
         var rng = SeededRNG("chunk-codec")
         for _ in 0..<5 {
-            let actions = Self.sample(&rng, count: Int(rng.next() % 400))
+            let actions = Self.sample(&rng, count: 1 + Int(rng.next() % 400))
             let batch = ColumnBatch(
                 application: "app é",
                 schemaDelta: SchemaDelta(

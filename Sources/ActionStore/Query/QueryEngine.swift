@@ -27,44 +27,54 @@ public enum QueryEngine {
     ) throws -> QueryResult {
         let start = Timestamp.now()
         let plan = try QueryPlan(query, schema: schema)
-        struct Shared {
+        // Each worker merges its sources into a partial of its own (no lock while scanning or
+        // merging); the partials are merged once at the end. The lock guards only the first
+        // error, which stops the other workers.
+        struct Worker {
             var merged: GroupTable
-            var error: (any Error)?
-            var pruned: [Bool]
             var stats = QueryStats()
+            var pruned: [Int] = []
         }
-        let shared = Locked(
-            Shared(merged: GroupTable(slots: plan.slots), pruned: Array(repeating: false, count: sources.count))
-        )
         let workers = Swift.max(1, Swift.min(sources.count, options.parallelism ?? activeCores()))
+        let failure = Locked<(any Error)?>(nil)
+        let results = ParallelResults<Worker>(count: workers)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var mine = Worker(merged: GroupTable(slots: plan.slots))
+            defer { results.set(w, mine) }
             var i = w
             while i < sources.count {
-                if shared.withLock({ $0.error != nil }) { return }
+                if failure.withLock({ $0 != nil }) { return }
                 do {
                     var scan = SourceScan(plan: plan, source: sources[i], options: options)
                     let partial = try scan.run()
-                    let stats = scan.stats
-                    try shared.withLock { s in
-                        s.stats.rowsScanned += stats.rowsScanned
-                        s.stats.bytesDecoded += stats.bytesDecoded
-                        s.stats.skipped += stats.skipped
-                        if let p = partial { try s.merged.absorb(p, options: options) } else { s.pruned[i] = true }
-                    }
+                    mine.stats.rowsScanned += scan.stats.rowsScanned
+                    mine.stats.bytesDecoded += scan.stats.bytesDecoded
+                    mine.stats.skipped += scan.stats.skipped
+                    if let p = partial { try mine.merged.absorb(p, options: options) } else { mine.pruned.append(i) }
                 } catch let e as ActionStoreError where e.code == .corruption && options.skipDamagedSources {
-                    shared.withLock { $0.stats.damagedSegments.append(e.message) }
+                    mine.stats.damagedSegments.append(e.message)
                 } catch {
-                    shared.withLock { if $0.error == nil { $0.error = error } }
+                    failure.withLock { if $0 == nil { $0 = error } }
                     return
                 }
                 i += workers
             }
         }
-        var (merged, stats, pruned) = try shared.withLock { s in
-            if let e = s.error { throw e }
-            let m = s.merged
-            s.merged = GroupTable(slots: [])
-            return (m, s.stats, s.pruned)
+        if let e = failure.withLock({ $0 }) { throw e }
+        var merged = GroupTable(slots: plan.slots)
+        var stats = QueryStats()
+        var pruned = [Bool](repeating: false, count: sources.count)
+        for var r in results.take() {
+            stats.rowsScanned += r.stats.rowsScanned
+            stats.bytesDecoded += r.stats.bytesDecoded
+            stats.skipped += r.stats.skipped
+            stats.damagedSegments += r.stats.damagedSegments
+            for i in r.pruned { pruned[i] = true }
+            if merged.keys.isEmpty {
+                swap(&merged, &r.merged)
+            } else {
+                try merged.absorb(r.merged, options: options)
+            }
         }
         stats.segmentsTotal = sources.count
         stats.segmentsPruned = pruned.filter { $0 }.count
