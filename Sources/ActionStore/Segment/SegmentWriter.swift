@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #else
@@ -99,8 +101,7 @@ public enum SegmentWriter {
         options: SegmentOptions,
         io: FileIO
     ) throws -> SegmentInfo {
-        var builder = try SegmentBuilder(path: path, options: options, chunk: chunk.sortedByTime(), io: io)
-        return try builder.run()
+        try SegmentBuilder(path: path, options: options, chunk: chunk.sortedByTime(), io: io).run()
     }
 }
 
@@ -160,41 +161,74 @@ private struct Sparse<T> {
     var values: [T] = []
 }
 
+/// Writes one segment: the header, then the columns (encoded on every core, each into a buffer of
+/// its own by a ``ColumnWriter``, appended in column order), the transaction_id filter, the footer
+/// and the trailer.
 private struct SegmentBuilder {
     let options: SegmentOptions
     let fileName: String
     let file: SegmentFileWriter
     /// The rows, in time order.
     let chunk: ColumnChunk
-    let rowCount: Int
-    var columns: [SegmentColumnInfo] = []
 
     init(path: String, options: SegmentOptions, chunk: ColumnChunk, io: FileIO) throws {
         // Options fields are vars: re-check what init checked (0 would never finish a block).
         precondition(options.blockRows > 0 && options.blockRows <= SegmentFormat.blockRowsMax, "blockRows out of range")
+        precondition(chunk.rowCount <= Int(UInt32.max), "a segment holds at most 2^32-1 rows")
         self.options = options
         self.chunk = chunk
-        rowCount = chunk.rowCount
-        precondition(rowCount <= Int(UInt32.max), "a segment holds at most 2^32-1 rows")
         fileName = path.split(separator: "/").last.map(String.init) ?? path
         file = try SegmentFileWriter(path: path, io: io)
     }
 
-    mutating func run() throws -> SegmentInfo {
+    /// One column's encoding, in footer order.
+    enum Job {
+        case time
+        case fixed(FixedField)
+        case metadata(Int)
+    }
+
+    func run() throws -> SegmentInfo {
         var header = ByteWriter()
         header.append(SegmentFormat.magic)
         header.u32(SegmentFormat.version)
         header.u32(UInt32(truncatingIfNeeded: Checksum.xxh3(header.bytes)))
         try file.append(header.bytes)
 
-        let times = chunk.times
-        try writeTime(times)
-        for field in FixedField.allCases {
-            let c = chunk.fixed[field.rawValue]
-            // action_name is required, so it is always present (even in an empty segment: no).
-            if c.count > 0 { try writeStrings(field.name, c.rows, ByteStrings(arena: chunk.arena, slots: c.slots)) }
+        // action_name is required, so it is always present (even in an empty segment: no).
+        var jobs = [Job.time]
+        jobs += FixedField.allCases.filter { chunk.fixed[$0.rawValue].count > 0 }.map { .fixed($0) }
+        // Paths in byte order, so the column order is deterministic and canonically equivalent
+        // spellings of a path stay distinct columns.
+        jobs += chunk.metadataPaths.indices
+            .filter { chunk.metadata[$0].count > 0 }
+            .sorted { utf8Less(chunk.metadataPaths[$0], chunk.metadataPaths[$1]) }
+            .map { .metadata($0) }
+        let encoded = ParallelResults<Result<ColumnWriter, any Error>>(count: jobs.count)
+        let (opts, rows, jobList) = (options, chunk, jobs)
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+            encoded.set(
+                j,
+                Result {
+                    var w = ColumnWriter(options: opts, chunk: rows)
+                    switch jobList[j] {
+                    case .time: try w.writeTime(rows.times)
+                    case .fixed(let f):
+                        let c = rows.fixed[f.rawValue]
+                        try w.writeStrings(f.name, c.rows, ByteStrings(arena: rows.arena, slots: c.slots))
+                    case .metadata(let i): try w.writeMetadata(i)
+                    }
+                    return w
+                }
+            )
         }
-        try writeMetadata()
+        var columns: [SegmentColumnInfo] = []
+        for r in encoded.take() {
+            let w = try r.get()
+            let base = file.offset
+            columns += w.columns.map { $0.shifted(by: base) }
+            try file.append(w.bytes)
+        }
         var extensions: [UInt8: SegmentRegion] = [:]
         let ids = chunk.fixed[FixedField.transactionId.rawValue]
         // A filter that cannot be built (no seed in 100 places the keys: never seen) is left out;
@@ -202,11 +236,20 @@ private struct SegmentBuilder {
         if ids.count > 0,
             let filter = try? BinaryFuseFilter(keys: ColumnChunk.hashes(of: ids, arena: chunk.arena).map(\.hash))
         {
-            extensions[SegmentFormat.extensionTransactionIdFilter] = try writeRegion(filter.encoded(), compress: false)
+            let bytes = filter.encoded()
+            extensions[SegmentFormat.extensionTransactionIdFilter] = SegmentRegion(
+                offset: file.offset,
+                storedSize: bytes.count,
+                rawSize: bytes.count,
+                codec: .none,
+                checksum: Checksum.xxh3(bytes)
+            )
+            try file.append(bytes)
         }
 
+        let times = chunk.times
         let footer = SegmentFooter(
-            rowCount: rowCount,
+            rowCount: chunk.rowCount,
             minTime: times.first ?? 0,
             maxTime: times.last ?? 0,
             blockRows: options.blockRows,
@@ -226,12 +269,40 @@ private struct SegmentBuilder {
         let size = file.offset
         try file.commit(sync: options.sync)
         return SegmentInfo(
-            rows: rowCount,
+            rows: chunk.rowCount,
             bytes: size,
             minTime: times.first ?? 0,
             maxTime: times.last ?? 0,
             fileName: fileName
         )
+    }
+}
+
+extension SegmentColumnInfo {
+    /// The same column with every region `base` bytes further into the file.
+    func shifted(by base: Int) -> SegmentColumnInfo {
+        var c = self
+        c.dictionary?.offset += base
+        c.index?.offset += base
+        for b in c.blocks.indices { c.blocks[b].region.offset += base }
+        return c
+    }
+}
+
+/// Encodes columns of one segment into a buffer of its own (offsets from the buffer's start;
+/// `SegmentColumnInfo.shifted(by:)` places them in the file).
+private struct ColumnWriter {
+    let options: SegmentOptions
+    /// The rows, in time order.
+    let chunk: ColumnChunk
+    let rowCount: Int
+    var columns: [SegmentColumnInfo] = []
+    var bytes: [UInt8] = []
+
+    init(options: SegmentOptions, chunk: ColumnChunk) {
+        self.options = options
+        self.chunk = chunk
+        rowCount = chunk.rowCount
     }
 
     // MARK: Regions and blocks
@@ -240,13 +311,13 @@ private struct SegmentBuilder {
         let packed = compress && options.compression ? LZ4.compress(raw) : nil
         let stored = packed ?? raw
         let region = SegmentRegion(
-            offset: file.offset,
+            offset: bytes.count,
             storedSize: stored.count,
             rawSize: raw.count,
             codec: packed == nil ? .none : .lz4,
             checksum: Checksum.xxh3(stored)
         )
-        try file.append(stored)
+        bytes += stored
         return region
     }
 
@@ -469,25 +540,14 @@ private struct SegmentBuilder {
         )
     }
 
-    mutating func writeMetadata() throws {
-        // Paths in byte order, so the column order is deterministic and canonically equivalent
-        // spellings of a path stay distinct columns.
-        let order = chunk.metadataPaths.indices.sorted { utf8Less(chunk.metadataPaths[$0], chunk.metadataPaths[$1]) }
-        for i in order {
-            let c = chunk.metadata[i]
-            guard c.count > 0 else { continue }
-            if c.kind == .string {
-                try writeStrings(
-                    "metadata." + chunk.metadataPaths[i],
-                    c.rows,
-                    ByteStrings(arena: chunk.arena, slots: c.slots)
-                )
-                continue
-            }
-            try writeMetadataColumn(
-                "metadata." + chunk.metadataPaths[i],
-                Sparse(rows: c.rows, values: c.rows.indices.map { chunk.value(c, $0) })
-            )
+    /// Writes metadata column `i` of the chunk.
+    mutating func writeMetadata(_ i: Int) throws {
+        let c = chunk.metadata[i]
+        let name = "metadata." + chunk.metadataPaths[i]
+        if c.kind == .string {
+            try writeStrings(name, c.rows, ByteStrings(arena: chunk.arena, slots: c.slots))
+        } else {
+            try writeMetadataColumn(name, Sparse(rows: c.rows, values: c.rows.indices.map { chunk.value(c, $0) }))
         }
     }
 
