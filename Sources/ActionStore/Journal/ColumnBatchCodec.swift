@@ -27,7 +27,7 @@ struct ColumnBatch: Sendable {
 /// `FixedField.rawValue` (0 `action_name` … 10 `request.verb`) or 255 for a metadata path.
 /// `rowGap` is the first row, then the difference to the previous row (at least 1). `idRuns` is
 /// `IdRunCodec`'s; it comes last so that a record encoded before the store lock (when codes are
-/// not yet assigned) gets its codes by replacing its last byte, an empty `idRuns` (`withIds`).
+/// not yet assigned) gets its codes by replacing its last byte, an empty `idRuns` (`addIds`).
 enum ColumnBatchCodec {
     static let version: UInt8 = 3
     static let version2: UInt8 = 2
@@ -35,9 +35,10 @@ enum ColumnBatchCodec {
 
     // MARK: Encoding
 
-    static func encode(_ batch: ColumnBatch) -> [UInt8] {
+    /// - Parameter extraCapacity: room to reserve for `addIds` to append in place.
+    static func encode(_ batch: ColumnBatch, extraCapacity: Int = 0) -> [UInt8] {
         let c = batch.chunk
-        var w = ByteWriter(capacity: 64 + c.rowCount * 4 + c.arena.count * 2)
+        var w = ByteWriter(capacity: 64 + c.rowCount * 4 + c.arena.count * 2 + extraCapacity)
         w.u8(version)
         w.string(batch.application)
         for list in [batch.schemaDelta.keys, batch.schemaDelta.paths] {
@@ -61,14 +62,13 @@ enum ColumnBatchCodec {
         return w.bytes
     }
 
-    /// `payload` (encoded with no id runs) with `ids` as its id runs.
-    static func withIds(_ payload: [UInt8], _ ids: [(IdField, IdDictionary.Run)]) -> [UInt8] {
-        guard ids.contains(where: { !$0.1.isEmpty }) else { return payload }
+    /// Gives `payload` (encoded with no id runs) `ids` as its id runs, in place: its last byte
+    /// (the empty `idRuns`) is replaced.
+    static func addIds(_ payload: inout [UInt8], _ ids: [(IdField, IdDictionary.Run)]) {
+        guard ids.contains(where: { !$0.1.isEmpty }) else { return }
         precondition(payload.last == 0, "a payload whose id runs are not empty")
-        var w = ByteWriter(capacity: payload.count + ids.reduce(16) { $0 + $1.1.arena.count + $1.1.count * 2 + 8 })
-        w.bytes.append(contentsOf: payload.dropLast())
-        IdRunCodec.encode(ids, &w)
-        return w.bytes
+        payload.removeLast()
+        ByteWriter.appending(to: &payload) { IdRunCodec.encode(ids, &$0) }
     }
 
     private static func column(

@@ -23,6 +23,14 @@ struct RecentTransactionIds: Sendable {
     private var more: [UInt64: [Int64]] = [:]
     private(set) var count = 0
 
+    init() {}
+
+    /// Empty, with room for `capacity` ids (the size the previous generation reached, so the
+    /// table does not grow through every power of two again after each flush).
+    init(capacity: Int) {
+        first.reserveCapacity(capacity)
+    }
+
     var isEmpty: Bool { count == 0 }
 
     /// Whether `hash` is held at a time within `window` of `time`.
@@ -163,17 +171,20 @@ extension Store {
         except skip: RowBitmap? = nil
     ) -> RowBitmap? {
         guard !segments.segments.isEmpty else { return nil }
+        var filters = [BinaryFuseFilter?](repeating: nil, count: segments.segments.count)
         var out: RowBitmap?
         let w = dedupeWindowMicros
         for (row, h) in hashes.enumerated() {
             guard let h, !(skip?[row] ?? false) else { continue }
             let t = times[row]
-            for seg in segments.segments where seg.minTime <= t &+ w && seg.maxTime >= t &- w {
+            for (k, seg) in segments.segments.enumerated() where seg.minTime <= t &+ w && seg.maxTime >= t &- w {
                 do {
-                    guard try seg.reader.transactionIdFilter().mayContain(h) else { continue }
+                    if filters[k] == nil { filters[k] = try seg.reader.transactionIdFilter() }
+                    guard filters[k]!.mayContain(h) else { continue }
                     guard try transactionIdPairs.contains(seg.reader, h, near: t, window: w) else { continue }
                 } catch {
                     logger.warning("deduplication: cannot read the transaction ids of \(seg.path): \(error)")
+                    filters[k] = .empty
                     continue
                 }
                 if out == nil { out = RowBitmap(count: hashes.count) }

@@ -36,8 +36,9 @@ extension Store {
                 s.flushing = tables
                 s.memtables = [:]
                 for app in s.dedupe.keys {
+                    let n = s.dedupe[app]!.current.count
                     s.dedupe[app]!.flushing = s.dedupe[app]!.current
-                    s.dedupe[app]!.current = .init()
+                    s.dedupe[app]!.current = .init(capacity: n)
                 }
                 s.flushingBytes = s.memtableBytes
                 s.memtableBytes = 0

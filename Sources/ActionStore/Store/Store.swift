@@ -293,8 +293,14 @@ public final class Store: Sendable {
         let misses = dicts.misses(fixed: batch.parts.fixed, arena: batch.parts.arena)
         let anyMiss = misses.contains { !$0.isEmpty }
         let optimistic = batch.rowCount == 0 ? nil : batch.chunk()
-        let optimisticPayload = optimistic.map {
-            ColumnBatchCodec.encode(ColumnBatch(application: application, schemaDelta: .init(), chunk: $0))
+        // Room for the id runs the lock may add (at most every miss), so they append in place.
+        let idRoom = misses.reduce(16) { total, m in total + m.count * 40 }
+        // A var, moved into the record under the lock (a second reference would copy it there).
+        var optimisticPayload = optimistic.map {
+            ColumnBatchCodec.encode(
+                ColumnBatch(application: application, schemaDelta: .init(), chunk: $0),
+                extraCapacity: anyMiss ? idRoom : 0
+            )
         }
         let optimisticParts = optimistic?.partitioned(by: partitioning)
         let now = DispatchTime.now().uptimeNanoseconds
@@ -398,10 +404,10 @@ public final class Store: Sendable {
                 : (runs: [], before: [])
             var payload: [UInt8]
             let parts: [(partition: String, chunk: ColumnChunk)]
-            if exact, let optimistic, let optimisticPayload, let optimisticParts {
+            if exact, let optimistic, optimisticPayload != nil, let optimisticParts {
                 payload =
                     delta.isEmpty
-                    ? optimisticPayload
+                    ? optimisticPayload.take()!
                     : ColumnBatchCodec.encode(
                         ColumnBatch(application: application, schemaDelta: delta, chunk: optimistic)
                     )
@@ -421,7 +427,7 @@ public final class Store: Sendable {
                 )
                 parts = chunk.partitioned(by: partitioning)
             }
-            payload = ColumnBatchCodec.withIds(payload, assigned.runs)
+            ColumnBatchCodec.addIds(&payload, assigned.runs)
             let ticket: JournalWriter.Ticket
             do { ticket = try journal.enqueue(payload, type: .batch) } catch {
                 for (h, t) in idsInserted { ids.current.remove(h, time: t) }
