@@ -284,11 +284,20 @@ enum AccState: Sendable {
     }
 }
 
+/// One part of a group key inside the engine: an app-wide id code (made text only for the rows a
+/// query returns, `QueryEngine.finish`), or a value. A value has a code in every source of a
+/// query or in none (`IdCodeSnapshot`), so one group never appears under both.
+enum KeyPart: Hashable, Sendable {
+    case code(UInt32)
+    case value(QueryValue)
+}
+
 /// Groups and their accumulator states: a source's partial result, or the merge of all of them.
+/// Merged by key: codes hash as integers, so id keys merge with no string work.
 struct GroupTable: Sendable {
-    var keys: [[QueryValue]] = []
+    var keys: [[KeyPart]] = []
     var states: [AccState]
-    var index: [[QueryValue]: Int] = [:]
+    var index: [[KeyPart]: Int] = [:]
     var bytes = 0
 
     init(slots: [AccKind]) {

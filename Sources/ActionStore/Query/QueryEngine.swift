@@ -25,6 +25,18 @@ public enum QueryEngine {
         schema: Schema,
         options: QueryOptions = QueryOptions()
     ) throws -> QueryResult {
+        try run(query, sources: sources, schema: schema, options: options, ids: nil)
+    }
+
+    /// `run` over sources that may give app-wide id codes (`ScanSource.appCodes`): `ids` turns
+    /// the codes of the returned rows' keys back into text.
+    static func run(
+        _ query: Query,
+        sources: [any ScanSource],
+        schema: Schema,
+        options: QueryOptions,
+        ids: IdCodeSnapshot?
+    ) throws -> QueryResult {
         let start = Timestamp.now()
         let plan = try QueryPlan(query, schema: schema)
         // Each worker merges its sources into a partial of its own (no lock while scanning or
@@ -91,7 +103,7 @@ public enum QueryEngine {
             for s in one.states.indices { one.states[s].grow(to: 1) }
             merged = one
         }
-        let rows = finish(merged, plan)
+        let rows = finish(merged, plan, ids: ids)
         stats.elapsedMilliseconds = Double(Timestamp.now() - start) / 1000
         return QueryResult(keyNames: plan.keyNames, metricNames: plan.metrics.map(\.name), rows: rows, stats: stats)
     }
@@ -163,10 +175,38 @@ public enum QueryEngine {
         )
     }
 
+    /// Group keys as values: id codes looked up in `ids` (one critical section for all).
+    static func keyValues(_ t: GroupTable, _ plan: QueryPlan, ids: IdCodeSnapshot?) -> [[QueryValue]] {
+        let fields = plan.keys.map { k -> IdField? in
+            if case .column(let name, _) = k { return IdCodeSnapshot.field(ofColumn: name) }
+            return nil
+        }
+        func plain(_ parts: [KeyPart]) -> [QueryValue] {
+            parts.map {
+                if case .value(let v) = $0 { return v }
+                preconditionFailure("an id code in a group key, and no dictionary to read it")
+            }
+        }
+        guard let ids, t.keys.contains(where: { $0.contains { if case .code = $0 { true } else { false } } }) else {
+            return t.keys.map(plain)
+        }
+        return ids.dictionaries.fields.withLock { dicts in
+            t.keys.map { parts in
+                parts.enumerated().map { k, p in
+                    switch p {
+                    case .value(let v): return v
+                    case .code(let c): return .string(dicts[fields[k]!.rawValue].string(c))
+                    }
+                }
+            }
+        }
+    }
+
     /// Finalizes metrics, orders and limits.
-    static func finish(_ t: GroupTable, _ plan: QueryPlan) -> [QueryRow] {
+    static func finish(_ t: GroupTable, _ plan: QueryPlan, ids: IdCodeSnapshot? = nil) -> [QueryRow] {
         var rows = [QueryRow]()
         rows.reserveCapacity(t.keys.count)
+        let keys = keyValues(t, plan, ids: ids)
         for g in t.keys.indices {
             var metrics = [QueryValue]()
             for (m, s) in zip(plan.metrics, plan.metricSlots) {
@@ -182,7 +222,7 @@ public enum QueryEngine {
                 default: preconditionFailure("metric and accumulator disagree")
                 }
             }
-            rows.append(QueryRow(keys: t.keys[g], metrics: metrics))
+            rows.append(QueryRow(keys: keys[g], metrics: metrics))
         }
         func less(_ a: QueryRow, _ b: QueryRow) -> Bool {
             for o in plan.orderBy {
@@ -453,7 +493,7 @@ struct SourceScan {
     private struct KeyCodes {
         var codes: [UInt32]
         var cardinality: Int
-        var decode: [QueryValue]
+        var decode: [KeyPart]
     }
 
     /// Assigns dense local codes to values by hashing.
@@ -463,7 +503,7 @@ struct SourceScan {
         _ decode: (T) -> QueryValue
     ) -> KeyCodes {
         var index = [T: UInt32]()
-        var values = [QueryValue]()
+        var values = [KeyPart]()
         var codes = [UInt32]()
         codes.reserveCapacity(rows.count)
         var nullCode: UInt32?
@@ -471,7 +511,7 @@ struct SourceScan {
             guard let v = value(Int(r)) else {
                 if nullCode == nil {
                     nullCode = UInt32(values.count)
-                    values.append(.null)
+                    values.append(.value(.null))
                 }
                 codes.append(nullCode!)
                 continue
@@ -481,7 +521,7 @@ struct SourceScan {
             } else {
                 let c = UInt32(values.count)
                 index[v] = c
-                values.append(decode(v))
+                values.append(.value(decode(v)))
                 codes.append(c)
             }
         }
@@ -491,7 +531,7 @@ struct SourceScan {
     private mutating func keyCodes(_ k: Int, _ rows: [UInt32]) throws -> KeyCodes {
         switch plan.keys[k] {
         case .missing:
-            return KeyCodes(codes: Array(repeating: 0, count: rows.count), cardinality: 1, decode: [.null])
+            return KeyCodes(codes: Array(repeating: 0, count: rows.count), cardinality: 1, decode: [.value(.null)])
         case .time:
             let t = try times()
             if let (g, offset) = plan.buckets[k] {
@@ -512,7 +552,7 @@ struct SourceScan {
             return hashCodes(rows, { t[$0] }, { .timestamp($0, offsetSeconds: 0) })
         case .column(let name, let kind):
             guard let c = try column(name, kind) else {
-                return KeyCodes(codes: Array(repeating: 0, count: rows.count), cardinality: 1, decode: [.null])
+                return KeyCodes(codes: Array(repeating: 0, count: rows.count), cardinality: 1, decode: [.value(.null)])
             }
             switch c {
             case .strings(let dictionary, let codes, let present):
@@ -524,16 +564,26 @@ struct SourceScan {
                 } else {
                     for r in rows { out.append(codes[Int(r)]) }
                 }
-                return KeyCodes(
-                    codes: out,
-                    cardinality: dictionary.count + 1,
-                    decode: dictionary.map { .string($0) } + [.null]
-                )
+                // An id column's entries as app-wide codes: no string per group is made or hashed.
+                var decode: [KeyPart]
+                if let app = source.appCodes(column: name, dictionary: dictionary) {
+                    decode = dictionary.indices.map {
+                        app[$0] != UInt32.max ? .code(app[$0]) : .value(.string(dictionary[$0]))
+                    }
+                } else {
+                    decode = dictionary.map { .value(.string($0)) }
+                }
+                decode.append(.value(.null))
+                return KeyCodes(codes: out, cardinality: dictionary.count + 1, decode: decode)
             case .bools(let v, _):
                 var out = [UInt32]()
                 out.reserveCapacity(rows.count)
                 for r in rows { out.append(c.has(Int(r)) ? (v[Int(r)] ? 1 : 0) : 2) }
-                return KeyCodes(codes: out, cardinality: 3, decode: [.bool(false), .bool(true), .null])
+                return KeyCodes(
+                    codes: out,
+                    cardinality: 3,
+                    decode: [.value(.bool(false)), .value(.bool(true)), .value(.null)]
+                )
             case .ints(let v, _):
                 return hashCodes(rows, { c.has($0) ? v[$0] : nil }, { .int($0) })
             case .doubles(let v, _):
@@ -547,7 +597,7 @@ struct SourceScan {
     /// Assigns each selected row a dense group id.
     /// - Returns: the group of each selected row, the number of groups, and each group's key values.
     /// - Throws: `.limitExceeded` past `options.maxGroups`.
-    private mutating func group(_ rows: [UInt32]) throws -> ([Int32], Int, [[QueryValue]]) {
+    private mutating func group(_ rows: [UInt32]) throws -> ([Int32], Int, [[KeyPart]]) {
         if plan.keys.isEmpty { return (Array(repeating: 0, count: rows.count), 1, [[]]) }
         var keys = [KeyCodes]()
         for k in plan.keys.indices { keys.append(try keyCodes(k, rows)) }

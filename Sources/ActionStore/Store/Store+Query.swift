@@ -7,6 +7,7 @@ extension Store {
         var partitionsTotal: Int
         var partitionsPruned: Int
         var damaged: [ActionStoreError]
+        var ids: IdCodeSnapshot?
     }
 
     func snapshot(application: String, from: Int64?, to: Int64?) -> Snapshot {
@@ -48,7 +49,8 @@ extension Store {
                 sources: sources,
                 partitionsTotal: total.count,
                 partitionsPruned: total.count - kept.count,
-                damaged: damaged
+                damaged: damaged,
+                ids: codes
             )
         }
     }
@@ -63,7 +65,13 @@ extension Store {
         options: QueryOptions = QueryOptions()
     ) throws -> QueryResult {
         let snap = snapshot(application: application, from: query.from, to: query.to)
-        var result = try QueryEngine.run(query, sources: snap.sources, schema: snap.schema, options: options)
+        var result = try QueryEngine.run(
+            query,
+            sources: snap.sources,
+            schema: snap.schema,
+            options: options,
+            ids: snap.ids
+        )
         result.stats.partitionsTotal = snap.partitionsTotal
         result.stats.partitionsPruned += snap.partitionsPruned
         result.stats.damagedSegments += snap.damaged.map(\.message)
