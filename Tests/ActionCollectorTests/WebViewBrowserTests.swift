@@ -54,8 +54,12 @@ struct WebViewBrowserTests {
     }
 
     /// Runs `body` against a collector holding ``actions()`` for application `demo`.
-    func withDemo(_ body: (CollectorHarness) async throws -> Void) async throws {
-        try await CollectorHarness.with(testConfiguration { $0.readKeys = [ReadKey(key: Self.key)] }) { h in
+    func withDemo(chartJSPath: String? = nil, _ body: (CollectorHarness) async throws -> Void) async throws {
+        let configuration = testConfiguration {
+            $0.readKeys = [ReadKey(key: Self.key)]
+            if let chartJSPath { $0.chartJSPath = chartJSPath }
+        }
+        try await CollectorHarness.with(configuration) { h in
             let r = try await h.post("/v1/actions/batch", batch(Self.actions()), app: "demo")
             try #require(r.status == 201, "\(r.body)")
             try await body(h)
@@ -108,17 +112,24 @@ struct WebViewBrowserTests {
         var queries: [[String: Any]] { summary["queries"] as? [[String: Any]] ?? [] }
     }
 
+    /// Chromium's flags for one run with its own profile directory. As root in CI, Chromium needs
+    /// --no-sandbox; --disable-dev-shm-usage for a small /dev/shm. The virtual-time budget lets
+    /// the page's fetches and timers finish before the DOM is dumped (virtual time waits for
+    /// network fetches).
+    static func flags(profile: String) -> [String] {
+        [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--no-default-browser-check", "--user-data-dir=\(profile)", "--virtual-time-budget=15000",
+            "--enable-logging=stderr", "--v=0",
+        ]
+    }
+
     /// Opens `url` in headless Chromium and reads the page's summary out of the dumped DOM.
     func open(_ url: String, screenshot: String? = nil) async throws -> PageResult {
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString)")
             .path
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        // As root in CI, Chromium needs --no-sandbox; --disable-dev-shm-usage for small /dev/shm.
-        let common = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--no-default-browser-check", "--user-data-dir=\(profile)", "--virtual-time-budget=15000",
-            "--enable-logging=stderr", "--v=0",
-        ]
+        let common = Self.flags(profile: profile)
         let (dom, log) = try await Chromium.run(common + ["--dump-dom", url])
         if let screenshot {
             _ = try await Chromium.run(
@@ -299,6 +310,39 @@ struct WebViewBrowserTests {
                 let row = try #require(whole.first { $0["metadata.provider"] as? String == column })
                 #expect(footer[i] == (row["unique_users"] as? NSNumber)?.doubleValue)
             }
+        }
+    }
+}
+
+extension WebViewBrowserTests {
+    @Test func withoutAKeyThePageAsksForOne() async throws {
+        try await withDemo { h in
+            let profile = NSTemporaryDirectory() + "chromium-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: profile) }
+            let (dom, _) = try await Chromium.run(
+                Self.flags(profile: profile) + [
+                    "--dump-dom", h.base + "/#app=demo&metric=count",
+                ]
+            )
+            #expect(dom.contains(#"data-state="connect""#))
+            #expect(dom.contains(#"data-errors="[]""#))
+            #expect(dom.contains(#"<section id="connect">"#))
+            #expect(dom.contains(#"id="connect-app" required="" spellcheck="false""#))
+        }
+    }
+
+    @Test func withoutChartJSThePageSaysWhyAndShowsTheTable() async throws {
+        let path = "/nonexistent-\(UUID().uuidString)/chart.min.js"
+        try await withDemo(chartJSPath: path) { h in
+            let page = try await open(
+                url(h, [("metric", "count"), ("group_by", "metadata.provider"), ("from", Self.from), ("to", Self.to)])
+            )
+            #expect(page.bodyTag.contains(#"data-state="ready""#))
+            #expect(page.summary["chart"] as? String == "missing")
+            let message = page.summary["message"] as? String ?? ""
+            #expect(message.contains(path) && message.contains("libjs-chart.js"), "\(message)")
+            #expect(Set(page.columns) == Set(Self.providers + ["*"]))
+            #expect(page.rows.count == 15)
         }
     }
 }

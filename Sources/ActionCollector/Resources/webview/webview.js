@@ -340,7 +340,9 @@
     select.value = value;
   }
 
-  function fillControls() {
+  // Sets the controls from the state; `withFilters` false keeps the filter rows as they are (a row
+  // being filled in is not in the state yet).
+  function fillControls(withFilters = true) {
     const groupBy = $('group-by');
     groupBy.replaceChildren();
     option(groupBy, '', 'nothing');
@@ -367,7 +369,11 @@
     const [fromMs, toMs] = resolveRange(state);
     $('from').value = utcISO(fromMs).slice(0, 16);
     $('to').value = utcISO(toMs).slice(0, 16);
-    fillFilters();
+    if (withFilters) {
+      fillFilters();
+    } else {
+      $('where-json').value = state.where ? JSON.stringify(state.where) : '';
+    }
   }
 
   // Filters as rows of (field, operator, value), combined with `and`. A `where` the rows cannot
@@ -413,6 +419,8 @@
       const op = row.querySelector('.filter-op').value;
       const value = row.querySelector('.filter-value').value;
       const type = fieldType(field);
+      // A row without a value yet filters nothing.
+      if (op !== 'exists' && value.trim() === '') continue;
       if (op === 'exists') {
         terms.push({exists: field});
       } else if (op === 'in') {
@@ -524,7 +532,11 @@
       return failed(e);
     }
     writeFragment(state);
-    fillControls();
+    try {
+      fillControls(false);
+    } catch (e) {
+      return failed(e);
+    }
     draw();
   }
 
@@ -620,6 +632,7 @@
       series.push(other);
     }
     if (fold) out.bucketTotals = perBucket;
+    if (series.length === 0) out.note = 'No action in this range matches the filters.';
     if (more && !fold) {
       out.note = 'Only the top ' + s.top + ' groups are drawn: ' + metricLabel(s.metric)
         + ' of several groups does not add up, so there is no "other".';
