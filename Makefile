@@ -50,7 +50,7 @@ test: deps
 # The web view in headless Chromium (Debian's chromium: installed here when missing; CI runs as root,
 # hence --no-sandbox in the test). Reuses the debug test build of `make test`.
 webview-test: deps
-	@command -v chromium >/dev/null || { $(SUDO) apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	swift build --build-tests
 	ACTIONSTORE_BROWSER_TEST=1 swift test --skip-build --filter WebViewBrowserTests
 

@@ -22,11 +22,12 @@ extension HTTPField.Name {
 
 /// The web view's files and the headers they are served with.
 enum WebView {
-    /// Everything from this origin, nothing inline, no plugins, no framing, no form posts (the
-    /// connect form is handled in script: without script it must not send the key anywhere).
-    /// `img-src data:` lets Chart.js' canvas be saved as an image.
+    /// Scripts, styles and fetches from this origin only; nothing inline, no images, fonts,
+    /// plugins or frames (the page uses none: Chart.js draws on a canvas), no framing by others, and
+    /// no form posts (the connect form is handled in script: without script it must not send the
+    /// key anywhere).
     static let contentSecurityPolicy =
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     /// Paths → (content type, bytes) of the embedded files.
