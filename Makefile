@@ -1,18 +1,20 @@
 # ActionStore: `make run` starts the main job, `make test` runs the tests. Each installs what is missing.
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev zlib1g-dev pkg-config
+# libjs-chart.js: Chart.js 3.9 for the collector's web view (GET /), served from its installed path.
+APT_PACKAGES := liblz4-dev libxxhash-dev libroaring-dev zlib1g-dev pkg-config libjs-chart.js
+CHART_JS := /usr/share/javascript/chart.js/chart.min.js
 DATA ?= ./data
 PORT ?= 8080
 EVENTS ?= 1000000
 BENCH_DIR ?= ./bench-out
 
-.PHONY: deps build release run demo test tsan fuzz bench bench-smoke lint format clean
+.PHONY: deps build release run demo test webview-test webview-screenshot tsan fuzz bench bench-smoke lint format clean
 
 # Installs the C libraries from Debian when a header is missing (apt-get update once, then install).
 deps:
 	@if [ ! -f /usr/include/lz4.h ] || [ ! -f /usr/include/xxhash.h ] || [ ! -f /usr/include/roaring/roaring.h ] \
-	    || [ ! -f /usr/include/zlib.h ] \
+	    || [ ! -f /usr/include/zlib.h ] || [ ! -f $(CHART_JS) ] \
 	    || ! command -v pkg-config >/dev/null; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
@@ -24,7 +26,8 @@ release: deps
 	swift build -c release
 
 # The main job: the collector (Moesif's actions API, docs/collector.md) on an embedded store in ./data.
-# Send actions with any Moesif client pointed at http://127.0.0.1:$(PORT), or with curl (README).
+# Send actions with any Moesif client pointed at http://127.0.0.1:$(PORT), or with curl (README);
+# open http://127.0.0.1:$(PORT)/ for the web view (docs/webview.md; it needs READ_KEY).
 READ_KEY ?=
 run: release
 	./.build/release/actionstore serve --data $(DATA) --host 127.0.0.1 --port $(PORT) \
@@ -42,7 +45,20 @@ demo: release
 test: deps
 	swift build --build-tests
 	swift test --skip-build --skip ActionCollectorTests
-	swift test --skip-build --filter ActionCollectorTests
+	swift test --skip-build --filter ActionCollectorTests --skip WebViewBrowserTests
+
+# The web view in headless Chromium (Debian's chromium: installed here when missing; CI runs as root,
+# hence --no-sandbox in the test). Reuses the debug test build of `make test`.
+webview-test: deps
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	swift build --build-tests
+	ACTIONSTORE_BROWSER_TEST=1 swift test --skip-build --filter WebViewBrowserTests
+
+# docs/webview.png: the first browser test's view (two weeks of sign-ups by four providers), 1280×900.
+webview-screenshot: deps
+	swift build --build-tests
+	ACTIONSTORE_BROWSER_TEST=1 ACTIONSTORE_WEBVIEW_SCREENSHOT=$(CURDIR)/docs/webview.png \
+	  swift test --skip-build --filter 'WebViewBrowserTests/signUpsPerDayByProvider'
 
 # Concurrency tests under Thread Sanitizer (a separate build folder: TSan objects differ), engine only.
 tsan: deps

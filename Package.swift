@@ -53,7 +53,10 @@ var package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            path: "Sources/ActionCollector"
+            path: "Sources/ActionCollector",
+            // The web view's page, script and style sheet, compiled into the binary as byte arrays
+            // (Collector+WebView.swift says why not a resource bundle).
+            resources: [.embedInCode("Resources/webview")]
         ),
         .executableTarget(
             name: "actionstore",

@@ -5,61 +5,92 @@ import HTTPTypes
 import Hummingbird
 
 extension Collector {
-    /// `POST /v1/query`: runs a query (docs/query.md) over one application.
-    ///
-    /// Authorized by a read key (`Authorization: Bearer KEY`), never by the application id alone;
-    /// the application comes from `X-Moesif-Application-Id` or `?app=` and must be one the key
-    /// may read. The query runs off Swift's cooperative pool (it is CPU-bound and may fan out).
-    func query(_ request: Request, _ context: CollectorRequestContext) async -> Response {
+    /// The outcome of checking a read request's key and application.
+    enum ReadAuthorization {
+        /// The key may read this application.
+        case application(String, key: ReadKey)
+        /// The answer to send instead: 400, 401 or 403.
+        case refused(Response)
+    }
+
+    /// Checks a read request (`POST /v1/query`, `GET /v1/schema`): authorized by a read key
+    /// (`Authorization: Bearer KEY`), never by the application id alone; the application comes
+    /// from `X-Moesif-Application-Id` or `?app=` and must be one the key may read.
+    func authorizeRead(_ request: Request) -> ReadAuthorization {
         guard !configuration.readKeys.isEmpty else {
-            return CollectorResponse.error(
-                .forbidden,
-                code: "forbidden",
-                "queries are disabled: this collector has no read key (start it with --read-key KEY "
-                    + "or ACTIONSTORE_READ_KEYS)"
+            return .refused(
+                CollectorResponse.error(
+                    .forbidden,
+                    code: "forbidden",
+                    "queries are disabled: this collector has no read key (start it with --read-key KEY "
+                        + "or ACTIONSTORE_READ_KEYS)"
+                )
             )
         }
         let challenge: HTTPFields = [.wwwAuthenticate: #"Bearer realm="actionstore""#]
         guard let auth = request.headers[.authorization], auth.lowercased().hasPrefix("bearer ") else {
-            return CollectorResponse.error(
-                .unauthorized,
-                code: "unauthorized",
-                "a read key is required: Authorization: Bearer KEY",
-                headers: challenge
+            return .refused(
+                CollectorResponse.error(
+                    .unauthorized,
+                    code: "unauthorized",
+                    "a read key is required: Authorization: Bearer KEY",
+                    headers: challenge
+                )
             )
         }
         let presented = Substring(auth.dropFirst("bearer ".count)).trimmingBlanks()
         guard let key = configuration.readKeys.first(where: { Self.constantTimeEqual($0.key, presented) }) else {
             logger.notice("refused read key")
-            return CollectorResponse.error(
-                .unauthorized,
-                code: "unauthorized",
-                "the read key is not valid",
-                headers: challenge
+            return .refused(
+                CollectorResponse.error(
+                    .unauthorized,
+                    code: "unauthorized",
+                    "the read key is not valid",
+                    headers: challenge
+                )
             )
         }
         let header = request.headers[.moesifApplicationId].map { Substring($0).trimmingBlanks() }
         let parameter = request.uri.queryParameters["app"].map { String($0.removingPercentEncoding ?? String($0)) }
         if let header, let parameter, header != parameter {
-            return CollectorResponse.error(
-                .badRequest,
-                code: "bad_request",
-                "X-Moesif-Application-Id and ?app= name different applications"
+            return .refused(
+                CollectorResponse.error(
+                    .badRequest,
+                    code: "bad_request",
+                    "X-Moesif-Application-Id and ?app= name different applications"
+                )
             )
         }
         guard let application = header ?? parameter, !application.isEmpty else {
-            return CollectorResponse.error(
-                .badRequest,
-                code: "bad_request",
-                "name the application: X-Moesif-Application-Id header or ?app="
+            return .refused(
+                CollectorResponse.error(
+                    .badRequest,
+                    code: "bad_request",
+                    "name the application: X-Moesif-Application-Id header or ?app="
+                )
             )
         }
         guard key.allows(application) else {
-            return CollectorResponse.error(
-                .forbidden,
-                code: "forbidden",
-                "this read key may not read application \(application)"
+            return .refused(
+                CollectorResponse.error(
+                    .forbidden,
+                    code: "forbidden",
+                    "this read key may not read application \(application)"
+                )
             )
+        }
+        return .application(application, key: key)
+    }
+
+    /// `POST /v1/query`: runs a query (docs/query.md) over one application.
+    ///
+    /// Authorized by ``authorizeRead(_:)``. The query runs off Swift's cooperative pool (it is
+    /// CPU-bound and may fan out).
+    func query(_ request: Request, _ context: CollectorRequestContext) async -> Response {
+        let application: String
+        switch authorizeRead(request) {
+        case .application(let a, _): application = a
+        case .refused(let response): return response
         }
         if let type = request.headers[.contentType], !Self.isJSON(type) {
             return CollectorResponse.error(

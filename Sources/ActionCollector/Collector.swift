@@ -11,6 +11,10 @@ import UnixSignals
 /// - `POST /v1/actions` (one action object) and `POST /v1/actions/batch` (an array): 201 once the
 ///   accepted actions are durable; `X-Moesif-Application-Id` names the application.
 /// - `POST /v1/query`: a query (`docs/query.md`) over one application, with a read key.
+/// - `GET /v1/schema?app=…`: the application's fields and metadata paths with their types, with a
+///   read key.
+/// - `GET /`: the web view (`docs/webview.md`), with `/webview/webview.js`, `/webview/webview.css`
+///   and `/webview/chart.js` (Chart.js from ``CollectorConfiguration/chartJSPath``).
 /// - `GET /health`, `GET /ready`, `GET /metrics`.
 /// - Any other `/v1/*` path: 404 saying this collector stores actions only.
 ///
@@ -26,6 +30,7 @@ public final class Collector: Service, Sendable {
     let logger: Logger
     let limiter: IngestLimiter
     let metrics = CollectorMetrics()
+    let chartJSFile: ChartJSFile
     let onServerRunning: @Sendable (Int) async -> Void
 
     /// Makes a collector; nothing listens until ``run()``.
@@ -50,6 +55,7 @@ public final class Collector: Service, Sendable {
             requestsMax: configuration.ingestRequestsMax,
             bytesMax: configuration.ingestBytesMax
         )
+        self.chartJSFile = ChartJSFile(path: configuration.chartJSPath)
         self.onServerRunning = onServerRunning
     }
 

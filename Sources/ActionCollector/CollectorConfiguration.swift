@@ -53,6 +53,11 @@ public struct CollectorConfiguration: Sendable, Hashable {
     public var requestBodyRateMin = 16 << 10
     /// Application ids longer than this are refused (401). Default 256 bytes.
     public var applicationIdBytesMax = 256
+    /// The Chart.js file the web view (`GET /`) draws with, served at `/webview/chart.js`: Debian's
+    /// `libjs-chart.js` (3.9; `make deps` installs it). Read from disk, not committed or embedded,
+    /// so Debian's security updates reach it. Default
+    /// `/usr/share/javascript/chart.js/chart.min.js`. `ACTIONSTORE_CHART_JS`.
+    public var chartJSPath = "/usr/share/javascript/chart.js/chart.min.js"
 
     public init() {}
 
@@ -81,6 +86,7 @@ public struct CollectorConfiguration: Sendable, Hashable {
         if let v = try int("ACTIONSTORE_INGEST_BYTES_MAX") { ingestBytesMax = v }
         if let v = try int("ACTIONSTORE_REQUEST_BODY_TIMEOUT") { requestBodyTimeout = .seconds(v) }
         if let v = try int("ACTIONSTORE_REQUEST_BODY_RATE_MIN") { requestBodyRateMin = v }
+        if let v = environment["ACTIONSTORE_CHART_JS"] { chartJSPath = v }
     }
 
     /// Parses `app1,app2` (blanks ignored).

@@ -22,6 +22,11 @@ struct CollectorResponder: HTTPResponder {
         "/v1/actions": .post,
         "/v1/actions/batch": .post,
         "/v1/query": .post,
+        "/v1/schema": .get,
+        "/": .get,
+        "/webview/webview.js": .get,
+        "/webview/webview.css": .get,
+        WebView.chartJSPath: .get,
         "/health": .get,
         "/health/probe": .get,
         "/ready": .get,
@@ -50,7 +55,7 @@ struct CollectorResponder: HTTPResponder {
                 .notFound,
                 code: "not_found",
                 "this collector stores user actions only: POST /v1/actions and /v1/actions/batch "
-                    + "(and POST /v1/query to read them); \(path) is not served"
+                    + "(and POST /v1/query and GET /v1/schema to read them); \(path) is not served"
             )
         } else {
             response = CollectorResponse.error(.notFound, code: "not_found", "no such path: \(path)")
@@ -70,6 +75,9 @@ struct CollectorResponder: HTTPResponder {
         case "/v1/actions": await collector.ingest(request, context, batch: false)
         case "/v1/actions/batch": await collector.ingest(request, context, batch: true)
         case "/v1/query": await collector.query(request, context)
+        case "/v1/schema": collector.schema(request)
+        case "/", "/webview/webview.js", "/webview/webview.css": collector.webViewFile(path)
+        case WebView.chartJSPath: collector.chartJS()
         case "/health", "/health/probe": CollectorResponse.json(.ok, #"{"status":"ok"}"#)
         case "/ready": collector.ready()
         case "/metrics": collector.metricsResponse()

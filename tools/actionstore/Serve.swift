@@ -13,7 +13,8 @@ struct Serve: AsyncParsableCommand {
             Environment: ACTIONSTORE_DATA, ACTIONSTORE_HOST, ACTIONSTORE_PORT, ACTIONSTORE_READ_KEYS \
             (space-separated KEY or KEY:app1,app2), ACTIONSTORE_ALLOWED_APPS (comma-separated), \
             ACTIONSTORE_TRUST_FORWARDED_FOR, ACTIONSTORE_BATCH_BYTES_MAX, ACTIONSTORE_ACTION_BYTES_MAX, \
-            ACTIONSTORE_INGEST_REQUESTS_MAX, ACTIONSTORE_INGEST_BYTES_MAX, ACTIONSTORE_LOG_LEVEL. \
+            ACTIONSTORE_INGEST_REQUESTS_MAX, ACTIONSTORE_INGEST_BYTES_MAX, ACTIONSTORE_CHART_JS, \
+            ACTIONSTORE_LOG_LEVEL. GET / serves the web view (docs/webview.md). \
             SIGTERM or SIGINT: stop accepting, finish requests in flight, flush, close. See docs/collector.md.
             """
     )
@@ -35,6 +36,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest batch body in bytes, compressed or not (default 50 MiB).") var batchBytesMax: Int?
     @Option(help: "Ingest requests in flight before 503 (default 256).") var ingestRequestsMax: Int?
     @Option(help: "Body bytes in flight before 503 (default 256 MiB).") var ingestBytesMax: Int?
+    @Option(
+        name: .customLong("chart-js"),
+        help:
+            "Chart.js for the web view (default /usr/share/javascript/chart.js/chart.min.js). Env ACTIONSTORE_CHART_JS."
+    )
+    var chartJS: String?
     @Option(help: "trace, debug, info (default), notice, warning, error. Env ACTIONSTORE_LOG_LEVEL.")
     var logLevel: String?
 
@@ -60,6 +67,7 @@ struct Serve: AsyncParsableCommand {
         if let batchBytesMax { config.batchBytesMax = batchBytesMax }
         if let ingestRequestsMax { config.ingestRequestsMax = ingestRequestsMax }
         if let ingestBytesMax { config.ingestBytesMax = ingestBytesMax }
+        if let chartJS { config.chartJSPath = chartJS }
 
         let levelName = logLevel ?? env["ACTIONSTORE_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
