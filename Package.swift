@@ -113,5 +113,8 @@ if engineOnly {
     let keep: Set<String> = ["CLZ4", "CXXHash", "CRoaring", "ActionStore", "ActionStoreTests"]
     package.targets = package.targets.filter { keep.contains($0.name) }
     package.products = package.products.filter { $0.name == "ActionStore" }
-    package.dependencies = package.dependencies.filter { $0.url?.hasSuffix("swift-log") == true }
+    package.dependencies = package.dependencies.filter {
+        guard case .sourceControl(_, let location, _) = $0.kind else { return false }
+        return location.hasSuffix("swift-log")
+    }
 }
