@@ -10,7 +10,15 @@ extension Collector {
     /// declared size (413), a slot and byte budget (503), the streamed and decompressed sizes
     /// (413), the document's shape (400); then appends and waits until the accepted actions are
     /// durable: 201 when all were stored, 400 listing the rejected indexes otherwise.
-    func ingest(_ request: Request, _ context: CollectorRequestContext, batch: Bool) async -> Response {
+    ///
+    /// `profiles` set: `POST /v1/users[/batch]` or `/v1/companies[/batch]`, the same checks, the
+    /// objects merged into the profiles of that kind.
+    func ingest(
+        _ request: Request,
+        _ context: CollectorRequestContext,
+        batch: Bool,
+        profiles: ProfileKind? = nil
+    ) async -> Response {
         let start = ContinuousClock.now
         let receivedAt = Timestamp.now()
         let application: String
@@ -24,7 +32,8 @@ extension Collector {
         case .failure(let refusal): return refusal.response
         }
         let limit = batch ? configuration.batchBytesMax : configuration.actionBytesMax
-        let what = batch ? "a batch" : "an action"
+        let noun = profiles.map { $0 == .user ? "user" : "company" } ?? "action"
+        let what = batch ? "a batch" : "an \(noun)"
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > limit {
             return Self.tooLarge("\(what) body of \(declared) bytes is over the limit of \(limit) bytes")
@@ -87,24 +96,30 @@ extension Collector {
                 }
             }
         }
-        if let refusal = Self.checkShape(body, batch: batch) { return refusal }
+        if let refusal = Self.checkShape(body, batch: batch, profiles: profiles) { return refusal }
 
         let result: AppendResult
         do {
-            result = try await store.append(
-                application: application,
-                json: body,
-                receivedAt: receivedAt,
-                defaultIPAddress: clientAddress(request, context)
-            )
+            if let profiles {
+                result = try await store.updateProfiles(application: application, kind: profiles, json: body)
+            } else {
+                result = try await store.append(
+                    application: application,
+                    json: body,
+                    receivedAt: receivedAt,
+                    defaultIPAddress: clientAddress(request, context)
+                )
+            }
         } catch let e as ActionStoreError {
             return storeFailure(e, application: application, gzip: gzip)
         } catch {
             logger.error("append failed", metadata: ["application": "\(application)", "error": "\(error)"])
             return CollectorResponse.error(.internalServerError, code: "internal", "\(error)")
         }
-        metrics.record(result)
-        if result.accepted + result.duplicates > 0 { metrics.ingest(ContinuousClock.now - start) }
+        if profiles == nil {
+            metrics.record(result)
+            if result.accepted + result.duplicates > 0 { metrics.ingest(ContinuousClock.now - start) }
+        }
         if result.rejected > 0 {
             logger.debug(
                 "actions rejected",
@@ -203,26 +218,32 @@ extension Collector {
 
     /// A single action must be an object, a batch an array: said plainly, rather than by the
     /// store's generic message. Anything else is left to the JSON reader (which names the offset).
-    static func checkShape(_ body: [UInt8], batch: Bool) -> Response? {
+    static func checkShape(_ body: [UInt8], batch: Bool, profiles: ProfileKind? = nil) -> Response? {
+        let (plural, single, path): (String, String, String) =
+            switch profiles {
+            case nil: ("actions", "action", "/v1/actions")
+            case .user?: ("users", "user", "/v1/users")
+            case .company?: ("companies", "company", "/v1/companies")
+            }
         guard let first = body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
             return CollectorResponse.error(
                 .badRequest,
                 code: ActionStoreError.Code.invalidJSON.rawValue,
-                "the body is empty: expected \(batch ? "a JSON array of actions" : "a JSON action object")"
+                "the body is empty: expected \(batch ? "a JSON array of \(plural)" : "a JSON \(single) object")"
             )
         }
         if batch && first == UInt8(ascii: "{") {
             return CollectorResponse.error(
                 .badRequest,
                 code: ActionStoreError.Code.invalidAction.rawValue,
-                "POST /v1/actions/batch takes a JSON array of actions; send a single object to /v1/actions"
+                "POST \(path)/batch takes a JSON array of \(plural); send a single object to \(path)"
             )
         }
         if !batch && first == UInt8(ascii: "[") {
             return CollectorResponse.error(
                 .badRequest,
                 code: ActionStoreError.Code.invalidAction.rawValue,
-                "POST /v1/actions takes one JSON action object; send arrays to /v1/actions/batch"
+                "POST \(path) takes one JSON \(single) object; send arrays to \(path)/batch"
             )
         }
         return nil

@@ -10,13 +10,16 @@ import UnixSignals
 /// Endpoints (see `docs/collector.md`):
 /// - `POST /v1/actions` (one action object) and `POST /v1/actions/batch` (an array): 201 once the
 ///   accepted actions are durable; `X-Moesif-Application-Id` names the application.
+/// - `POST /v1/users`, `/v1/users/batch`, `/v1/companies`, `/v1/companies/batch`: user and company
+///   profiles (Moesif's UserUpdate and CompanyUpdate), merged path by path; an `anonymous_id` with a
+///   user aliases that visitor to the user. 201 once durable; the same limits as actions.
 /// - `POST /v1/query`: a query (`docs/query.md`) over one application, with a read key.
 /// - `GET /v1/schema?app=…`: the application's fields and metadata paths with their types, with a
 ///   read key.
 /// - `GET /`: the web view (`docs/webview.md`), with `/webview/webview.js`, `/webview/webview.css`
 ///   and `/webview/chart.js` (Chart.js from ``CollectorConfiguration/chartJSPath``).
 /// - `GET /health`, `GET /ready`, `GET /metrics`.
-/// - Any other `/v1/*` path: 404 saying this collector stores actions only.
+/// - Any other `/v1/*` path: 404 naming what this collector serves.
 ///
 /// Every response carries `Access-Control-Allow-Origin: *`, and `OPTIONS` on any path answers a
 /// CORS preflight.

@@ -21,6 +21,10 @@ struct CollectorResponder: HTTPResponder {
     static let routes: [String: HTTPRequest.Method] = [
         "/v1/actions": .post,
         "/v1/actions/batch": .post,
+        "/v1/users": .post,
+        "/v1/users/batch": .post,
+        "/v1/companies": .post,
+        "/v1/companies/batch": .post,
         "/v1/query": .post,
         "/v1/schema": .get,
         "/": .get,
@@ -54,8 +58,9 @@ struct CollectorResponder: HTTPResponder {
             response = CollectorResponse.error(
                 .notFound,
                 code: "not_found",
-                "this collector stores user actions only: POST /v1/actions and /v1/actions/batch "
-                    + "(and POST /v1/query and GET /v1/schema to read them); \(path) is not served"
+                "this collector stores user actions and profiles: POST /v1/actions[/batch], /v1/users[/batch] "
+                    + "and /v1/companies[/batch] (and POST /v1/query and GET /v1/schema to read them); "
+                    + "\(path) is not served"
             )
         } else {
             response = CollectorResponse.error(.notFound, code: "not_found", "no such path: \(path)")
@@ -74,6 +79,10 @@ struct CollectorResponder: HTTPResponder {
         switch path {
         case "/v1/actions": await collector.ingest(request, context, batch: false)
         case "/v1/actions/batch": await collector.ingest(request, context, batch: true)
+        case "/v1/users": await collector.ingest(request, context, batch: false, profiles: .user)
+        case "/v1/users/batch": await collector.ingest(request, context, batch: true, profiles: .user)
+        case "/v1/companies": await collector.ingest(request, context, batch: false, profiles: .company)
+        case "/v1/companies/batch": await collector.ingest(request, context, batch: true, profiles: .company)
         case "/v1/query": await collector.query(request, context)
         case "/v1/schema": collector.schema(request)
         case "/", "/webview/webview.js", "/webview/webview.css": collector.webViewFile(path)

@@ -109,12 +109,10 @@ struct CollectorErrorTests {
 
     @Test func otherMoesifEndpointsAre404() async throws {
         try await CollectorHarness.with { h in
-            for path in [
-                "/v1/users", "/v1/users/batch", "/v1/companies", "/v1/events", "/v1/events/batch", "/v1/config",
-            ] {
+            for path in ["/v1/events", "/v1/events/batch", "/v1/config"] {
                 let r = try await h.post(path, "{}")
                 #expect(r.status == 404, "\(path)")
-                #expect((r.json["message"] as? String)?.contains("stores user actions only") == true)
+                #expect((r.json["message"] as? String)?.contains("stores user actions and profiles") == true)
                 #expect(r.headers.first(name: "Access-Control-Allow-Origin") == "*")
             }
             let get = try await h.request(.GET, "/v1/actions")

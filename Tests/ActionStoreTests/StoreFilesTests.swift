@@ -14,6 +14,7 @@ import Testing
             .segment(application: ".hidden/app é", partition: "2026-09-01T13", number: 42),
             .dictionary(application: "prod"),
             .dictionary(application: ".hidden/app é"),
+            .profiles(application: "prod-eu", checkpoint: 12),
             .temporary(of: .manifest),
             .temporary(of: .segment(application: "a%b", partition: "2026-09-01", number: 3)),
             .quarantined(.segment(application: "prod", partition: "2026-09-01", number: 5)),

@@ -26,6 +26,8 @@ struct Manifest: Codable, Sendable, Equatable {
         var partitions: [String: [SegmentEntry]] = [:]
         /// The application's id-dictionary checkpoint, once a flush wrote one (format 3).
         var dictionary: DictionaryCheckpoint?
+        /// The journal checkpoint its profile checkpoint file was written for, once one was.
+        var profilesCheckpoint: UInt64?
     }
 
     /// How much of `dictionaries/<app folder>.ids` is checkpointed: its first `bytes` bytes,
@@ -83,6 +85,7 @@ struct Manifest: Codable, Sendable, Equatable {
             if let d = app.dictionary, d.bytes > 0 {
                 for f in IdField.allCases { w.varint(d.counts[f.rawValue]) }
             }
+            w.varint(app.profilesCheckpoint ?? 0)
             w.varint(app.partitions.count)
             for (key, segs) in app.partitions.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
                 w.string(key)
@@ -147,6 +150,8 @@ struct Manifest: Codable, Sendable, Equatable {
                             let counts = try IdField.allCases.map { _ in try r.count(max: Int(UInt32.max), "id count") }
                             app.dictionary = DictionaryCheckpoint(bytes: bytes, counts: counts)
                         }
+                        let profiles = try r.varint()
+                        if profiles > 0 { app.profilesCheckpoint = profiles }
                     }
                     let parts = try r.count(max: r.remaining, "partition count")
                     for _ in 0..<parts {

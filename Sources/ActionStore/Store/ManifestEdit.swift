@@ -24,9 +24,12 @@ struct ManifestEdit: Sendable {
     var journalCheckpoint: UInt64?
     /// Applications whose id-dictionary checkpoint grew.
     var dictionaries: [String: Manifest.DictionaryCheckpoint] = [:]
+    /// Applications with a new profile checkpoint file (by the journal checkpoint it was written for).
+    var profiles: [String: UInt64] = [:]
 
     var isEmpty: Bool {
         added.isEmpty && removed.isEmpty && schemas.isEmpty && journalCheckpoint == nil && dictionaries.isEmpty
+            && profiles.isEmpty
     }
 
     /// The store-relative paths of the removed segments.
@@ -82,6 +85,7 @@ extension Manifest {
             )
         }
         for (app, d) in edit.dictionaries { next.applications[app, default: .init()].dictionary = d }
+        for (app, n) in edit.profiles { next.applications[app, default: .init()].profilesCheckpoint = n }
         if let c = edit.journalCheckpoint { next.journalCheckpoint = c }
         next.version += 1
         self = next

@@ -26,26 +26,35 @@ extension Store {
     /// holds every action. A crash after 3 replays from N only.
     func flushNow() throws {
         try manifestLock.withLock { writer in
-            let taken: (tables: [Memtable], checkpoint: UInt64, firstSegment: UInt64)? = try state.withLock { s in
-                if let e = s.backgroundError { throw e }
-                guard !s.memtables.isEmpty, !s.closed else { return nil }
-                let n = try journal.rollFile()
-                let tables = s.memtables.values.sorted {
-                    ($0.application, $0.partition) < ($1.application, $1.partition)
+            let taken:
+                (
+                    tables: [Memtable], checkpoint: UInt64, firstSegment: UInt64,
+                    profiles: [String: ApplicationProfiles], profilesChanged: Set<String>
+                )? = try state.withLock { s in
+                    if let e = s.backgroundError { throw e }
+                    guard !s.memtables.isEmpty || !s.profilesChanged.isEmpty, !s.closed else { return nil }
+                    let n = try journal.rollFile()
+                    // The profiles as of the roll: exactly the records before file n (they are
+                    // journaled under this lock), so replay from n applies exactly the rest.
+                    let profiles = s.profiles
+                    let changed = s.profilesChanged
+                    s.profilesChanged = []
+                    let tables = s.memtables.values.sorted {
+                        ($0.application, $0.partition) < ($1.application, $1.partition)
+                    }
+                    s.flushing = tables
+                    s.memtables = [:]
+                    for app in s.dedupe.keys {
+                        let n = s.dedupe[app]!.current.count
+                        s.dedupe[app]!.flushing = s.dedupe[app]!.current
+                        s.dedupe[app]!.current = .init(capacity: n)
+                    }
+                    s.flushingBytes = s.memtableBytes
+                    s.memtableBytes = 0
+                    let first = s.manifest.nextSegmentNumber
+                    s.manifest.nextSegmentNumber += UInt64(tables.count)
+                    return (tables, n, first, profiles, changed)
                 }
-                s.flushing = tables
-                s.memtables = [:]
-                for app in s.dedupe.keys {
-                    let n = s.dedupe[app]!.current.count
-                    s.dedupe[app]!.flushing = s.dedupe[app]!.current
-                    s.dedupe[app]!.current = .init(capacity: n)
-                }
-                s.flushingBytes = s.memtableBytes
-                s.memtableBytes = 0
-                let first = s.manifest.nextSegmentNumber
-                s.manifest.nextSegmentNumber += UInt64(tables.count)
-                return (tables, n, first)
-            }
             guard let taken else { return }
             do {
                 var edit = ManifestEdit(journalCheckpoint: taken.checkpoint)
@@ -64,7 +73,13 @@ extension Store {
                 // Every schema, as it is now: it covers every flushed row. The same for the id
                 // dictionaries: every code a record below the checkpoint assigned.
                 edit.schemas = state.withLock { $0.schemas }
-                edit.dictionaries = try checkpointDictionaries(state.withLock { $0.manifest })
+                let before = state.withLock { $0.manifest }
+                edit.dictionaries = try checkpointDictionaries(before)
+                edit.profiles = try checkpointProfiles(
+                    taken.profiles,
+                    changed: taken.profilesChanged,
+                    checkpoint: taken.checkpoint
+                )
                 let readers = edit.addedPaths.map { rel in
                     (rel, Result { () throws(ActionStoreError) in try Store.openSegment(files.path(rel)) })
                 }
@@ -76,6 +91,11 @@ extension Store {
                     for app in s.dedupe.keys { s.dedupe[app]!.flushing = .init() }
                 }
                 try journal.deleteFiles(before: taken.checkpoint)
+                for (app, _) in edit.profiles {
+                    if let old = before.applications[app]?.profilesCheckpoint {
+                        FileSystem.remove(files.profiles(application: app, checkpoint: old))
+                    }
+                }
                 requestCompaction()
             } catch {
                 let e =
@@ -84,6 +104,7 @@ extension Store {
                 // The memtables stay in `flushing` (queries still see them; the journal holds them).
                 state.withLock { s in
                     if s.backgroundError == nil { s.backgroundError = e }
+                    s.profilesChanged.formUnion(taken.profilesChanged)
                 }
                 throw e
             }

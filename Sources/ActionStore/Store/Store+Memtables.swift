@@ -44,17 +44,23 @@ extension Store {
         chunkBytes: Int = 32 << 20
     ) throws -> JournalReader.ReplayResult {
         typealias Decoded = (batch: ColumnBatch, parts: [(partition: String, chunk: ColumnChunk)])
-        var pending: [(payload: [UInt8], position: JournalPosition)] = []
+        var pending: [(payload: [UInt8], position: JournalPosition, type: RecordType)] = []
         var pendingBytes = 0
         let now = DispatchTime.now().uptimeNanoseconds
         func drain(_ st: inout State) throws {
             guard !pending.isEmpty else { return }
-            let decoded = ParallelResults<Result<Decoded, ActionStoreError>>(count: pending.count)
+            let decoded = ParallelResults<Result<Decoded, ActionStoreError>?>(count: pending.count)
             let items = pending
             let workers = min(System.coreCount, items.count)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var i = w
                 while i < items.count {
+                    // Profile records are applied as they are, in order, below.
+                    guard items[i].type == .batch else {
+                        decoded.set(i, nil)
+                        i += workers
+                        continue
+                    }
                     decoded.set(
                         i,
                         Result { () throws(ActionStoreError) in
@@ -70,6 +76,14 @@ extension Store {
                 }
             }
             for (i, r) in decoded.take().enumerated() {
+                guard let r else {
+                    do {
+                        try items[i].payload.withUnsafeBytes { try replayProfiles($0, into: &st) }
+                    } catch {
+                        throw ActionStoreError(.corruption, "journal record at \(items[i].position): \(error)")
+                    }
+                    continue
+                }
                 let (batch, parts) = try r.get()
                 if !batch.schemaDelta.isEmpty {
                     st.schemas[batch.application, default: Schema()].apply(batch.schemaDelta)
@@ -77,14 +91,24 @@ extension Store {
                 let dicts = dictionaries[batch.application] ?? IdDictionaries()
                 dictionaries[batch.application] = dicts
                 try dicts.replay(batch, what: "journal record at \(items[i].position)")
+                let c = batch.chunk
+                if c.fixed[FixedField.anonymousId.rawValue].count > 0 {
+                    let pairs = aliasRows(fixed: c.fixed, arena: c.arena)
+                    if !pairs.isEmpty {
+                        var p = st.profiles.removeValue(forKey: batch.application) ?? ApplicationProfiles()
+                        for (_, anon, user) in pairs { p.alias(anon, to: user) }
+                        st.profiles[batch.application] = p
+                        st.profilesChanged.insert(batch.application)
+                    }
+                }
                 _ = st.insert(parts, application: batch.application, now: now, rowsMax: .max)
             }
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
         }
         let result = try reader.replay(from: start, skipDamaged: skipDamaged) { type, payload, position in
-            guard type == .batch else { return }
-            pending.append((Array(payload.assumingMemoryBound(to: UInt8.self)), position))
+            guard type == .batch || type == ProfileRecordCodec.recordType else { return }
+            pending.append((Array(payload.assumingMemoryBound(to: UInt8.self)), position, type))
             pendingBytes += payload.count
             if pendingBytes >= chunkBytes { try drain(&st) }
         }

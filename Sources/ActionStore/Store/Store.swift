@@ -77,6 +77,10 @@ public final class Store: Sendable {
         var compactionScheduled = false
         var compactions = 0
         var partitionsExpired = 0
+        /// Users, companies and aliases per application (`Store+Profiles.swift`).
+        var profiles: [String: ApplicationProfiles] = [:]
+        /// Applications whose profiles or aliases changed since the last flush's journal roll.
+        var profilesChanged = Set<String>()
     }
 
     // MARK: - Open and close
@@ -121,6 +125,7 @@ public final class Store: Sendable {
         let part = manifest.partitioning
         let start = JournalPosition(fileNumber: max(manifest.journalCheckpoint, 1), offset: 0)
         var dicts = try Store.loadDictionaries(files, manifest: manifest)
+        st.profiles = try Store.loadProfiles(files, manifest: manifest)
         let replay = try Store.replay(
             reader,
             from: start,
@@ -292,6 +297,10 @@ public final class Store: Sendable {
         let dicts = idDictionaries(application)
         let misses = dicts.misses(fixed: batch.parts.fixed, arena: batch.parts.arena)
         let anyMiss = misses.contains { !$0.isEmpty }
+        // Actions that carry both ids identify their visitor (checked against `keep` under the lock).
+        let aliasRows =
+            batch.parts.fixed[FixedField.anonymousId.rawValue].count > 0
+            ? Store.aliasRows(fixed: batch.parts.fixed, arena: batch.parts.arena) : []
         let optimistic = batch.rowCount == 0 ? nil : batch.chunk()
         // Room for the id runs the lock may add (at most every miss), so they append in place.
         let idRoom = misses.reduce(16) { total, m in total + m.count * 40 }
@@ -438,6 +447,12 @@ public final class Store: Sendable {
                 throw error
             }
             s.schemas[application] = schema
+            if !aliasRows.isEmpty {
+                var p = s.profiles.removeValue(forKey: application) ?? ApplicationProfiles()
+                for (row, anon, user) in aliasRows where keep[row] { p.alias(anon, to: user) }
+                s.profiles[application] = p
+                s.profilesChanged.insert(application)
+            }
             let full = s.insert(parts, application: application, now: now, rowsMax: options.memtableRowsMax)
             if full { shouldFlush = true }
             if s.memtableBytes >= options.memtableBytesMax { shouldFlush = true }
@@ -470,7 +485,13 @@ public final class Store: Sendable {
                 (
                     compactionError: s.compactionError, compactions: s.compactions,
                     partitionsExpired: s.partitionsExpired, duplicates: s.duplicates,
-                    dedupeIds: s.dedupe.values.reduce(0) { $0 + $1.count }
+                    dedupeIds: s.dedupe.values.reduce(0) { $0 + $1.count },
+                    profiles: s.profiles.values.reduce(into: [0, 0, 0, 0]) { t, p in
+                        t[0] += p.users.count
+                        t[1] += p.companies.count
+                        t[2] += p.aliases.count
+                        t[3] += p.aliasConflicts
+                    }
                 )
             )
         }
@@ -517,6 +538,9 @@ public final class Store: Sendable {
         stats.partitionsExpired = st.partitionsExpired
         stats.duplicates = st.duplicates
         stats.dedupeIds = st.dedupeIds
+        (stats.users, stats.companies, stats.aliases, stats.aliasConflicts) = (
+            st.profiles[0], st.profiles[1], st.profiles[2], st.profiles[3]
+        )
         for (app, d) in dictionaries.withLock({ $0 }) {
             let counts = d.counts
             stats.idCodes[app] = Dictionary(
@@ -540,5 +564,16 @@ public final class Store: Sendable {
         let live = manifest.segmentPaths
         for rel in files.filesUnderApps() where !live.contains(rel) { FileSystem.remove(files.path(rel)) }
         FileSystem.remove(StoreFiles.temporary(for: files.manifest))
+        // Profile checkpoints the manifest no longer names (a flush that crashed before or after
+        // its manifest landed).
+        for name in FileSystem.listDirectory(files.profilesDirectory) {
+            let rel = StoreFiles.profilesFolder + "/" + name
+            if case .profiles(let app, let n)? = StoreFiles.parse(rel),
+                manifest.applications[app]?.profilesCheckpoint == n
+            {
+                continue
+            }
+            FileSystem.remove(files.path(rel))
+        }
     }
 }

@@ -13,6 +13,7 @@ import Darwin
 /// <root>/journal/journal-<16 digits>.log           journal files (docs/journal-format.md)
 /// <root>/apps/<app folder>/<partition>/<20 digits>.seg   segments (docs/segment-format.md)
 /// <root>/dictionaries/<app folder>.ids             id-dictionary checkpoints (IdDictionaryFile)
+/// <root>/profiles/<app folder>-<16 digits>.profiles profile checkpoints, by journal checkpoint
 /// <root>/quarantine/apps/…, quarantine/journal/…   what `repair` set aside
 /// <any file>.tmp                                    a file being written, renamed into place
 /// ```
@@ -36,6 +37,8 @@ struct StoreFiles: Sendable, Equatable {
     static let segmentSuffix = ".seg"
     static let dictionariesFolder = "dictionaries"
     static let dictionarySuffix = ".ids"
+    static let profilesFolder = "profiles"
+    static let profilesSuffix = ".profiles"
 
     var lock: String { root + "/" + Self.lockName }
     var manifest: String { root + "/" + Self.manifestName }
@@ -44,6 +47,12 @@ struct StoreFiles: Sendable, Equatable {
     var quarantineDirectory: String { root + "/" + Self.quarantineFolder }
     var quarantineJournalDirectory: String { quarantineDirectory + "/" + Self.journalFolder }
     var dictionariesDirectory: String { root + "/" + Self.dictionariesFolder }
+    var profilesDirectory: String { root + "/" + Self.profilesFolder }
+
+    /// The profile checkpoint of `application` written for journal checkpoint `checkpoint`.
+    func profiles(application: String, checkpoint: UInt64) -> String {
+        path(Self.relative(.profiles(application: application, checkpoint: checkpoint)))
+    }
 
     /// The id-dictionary checkpoint file of `application`.
     func dictionary(application: String) -> String { path(Self.relative(.dictionary(application: application))) }
@@ -133,6 +142,7 @@ struct StoreFiles: Sendable, Equatable {
         case journal(number: UInt64)
         case segment(application: String, partition: String, number: UInt64)
         case dictionary(application: String)
+        case profiles(application: String, checkpoint: UInt64)
         /// A file being written (`….tmp`), of the kind `of` names; left by a crash, deleted on open.
         indirect case temporary(of: File)
         /// A file `repair` set aside: what it was at `quarantine/`'s relative path.
@@ -149,6 +159,9 @@ struct StoreFiles: Sendable, Equatable {
             return segmentRelative(application: app, partition: partition, file: segmentFileName(n))
         case .dictionary(let app):
             return dictionariesFolder + "/" + ApplicationDirectory.name(app) + dictionarySuffix
+        case .profiles(let app, let n):
+            return profilesFolder + "/" + ApplicationDirectory.name(app) + "-" + String(n).leftPadded(16)
+                + profilesSuffix
         case .temporary(let of): return relative(of) + temporarySuffix
         case .quarantined(let of): return quarantineFolder + "/" + relative(of)
         }
@@ -169,6 +182,13 @@ struct StoreFiles: Sendable, Equatable {
             return ApplicationDirectory.application(fromName: String(parts[1].dropLast(dictionarySuffix.count))).map {
                 .dictionary(application: $0)
             }
+        case profilesFolder where parts.count == 2 && parts[1].hasSuffix(profilesSuffix):
+            let stem = parts[1].dropLast(profilesSuffix.count)
+            guard let dash = stem.lastIndex(of: "-"),
+                let app = ApplicationDirectory.application(fromName: String(stem[..<dash])),
+                let n = number(in: String(stem[stem.index(after: dash)...]), prefix: "", digits: 16, suffix: "")
+            else { return nil }
+            return .profiles(application: app, checkpoint: n)
         case appsFolder where parts.count == 4:
             guard let app = ApplicationDirectory.application(fromName: parts[1]),
                 Partitioning.allCases.contains(where: { $0.range(ofKey: parts[2]) != nil }),

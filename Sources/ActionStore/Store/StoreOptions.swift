@@ -95,6 +95,12 @@ public struct StoreStats: Sendable, Hashable {
     /// Transaction ids of rows in memory, held for deduplication (all applications; those of
     /// segments are in the segments' filters).
     public var dedupeIds = 0
+    /// User and company profiles, aliased anonymous visitors, and later aliases of an already
+    /// aliased visitor (counted and ignored: the first alias wins), over all applications.
+    public var users = 0
+    public var companies = 0
+    public var aliases = 0
+    public var aliasConflicts = 0
     /// App-wide id codes per application and id field name (`user_id`: 1234, …).
     public var idCodes: [String: [String: Int]] = [:]
     public var rows: Int { partitions.reduce(0) { $0 + $1.segmentRows + $1.memtableRows } }
