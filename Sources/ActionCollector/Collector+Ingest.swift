@@ -267,6 +267,8 @@ extension Collector {
             return CollectorResponse.error(.badRequest, code: e.code.rawValue, e.message)
         case .limitExceeded:
             return Self.tooLarge(e.message)
+        case .busy:
+            return busy(e.message)
         case .closed:
             logger.error("append refused: store closed", metadata: ["error": "\(e.message)"])
             return CollectorResponse.error(.serviceUnavailable, code: e.code.rawValue, e.message)

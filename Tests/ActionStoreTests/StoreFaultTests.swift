@@ -374,3 +374,44 @@ import Glibc
         }
     }
 }
+
+@Suite struct BackpressureTests {
+    /// An append that waits for memory longer than `memoryWaitMax` fails with `.busy` and stores
+    /// nothing (it used to go through silently after 60 s).
+    @Test func appendThatWaitsTooLongForMemoryFailsBusy() throws {
+        try withStoreDirectory { dir in
+            var o = StoreOptions()
+            o.memtableBytesMax = 64 << 10
+            o.memoryWaitMax = .milliseconds(300)
+            o.durability = .none
+            var io = FileIO.posix
+            // A slow flush: its segments take 2 s to land, so memory stays over budget meanwhile.
+            io.rename = { from, to in
+                if from.hasSuffix(".seg.tmp") { usleep(2_000_000) }
+                return FileIO.posix.rename(from, to)
+            }
+            o.fileIO = io
+            let store = try Store.open(at: dir, options: o)
+            defer { try? store.close() }
+            let doc = Array(
+                ("[" + (0..<200).map { #"{"action_name":"a","metadata":{"i":\#($0)}}"# }.joined(separator: ",") + "]")
+                    .utf8
+            )
+            var busy: ActionStoreError?
+            var stored = 0
+            for _ in 0..<200 where busy == nil {
+                do { stored += try store.append(application: "app", json: doc).accepted } catch let e
+                    as ActionStoreError
+                {
+                    busy = e
+                }
+            }
+            let e = try #require(busy, "no append waited past memoryWaitMax")
+            #expect(e.code == .busy, "\(e)")
+            #expect(e.message.contains("nothing was stored"))
+            try store.flush()
+            let r = try store.query(application: "app", Query.parse(json: #"{"metrics":["count"]}"#))
+            #expect(r.rows.first?.metrics.first == .int(Int64(stored)), "the refused batch was not stored")
+        }
+    }
+}

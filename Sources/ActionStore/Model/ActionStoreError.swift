@@ -30,6 +30,8 @@ public struct ActionStoreError: Error, Sendable, Hashable, CustomStringConvertib
         public static let invalidQuery = Code("invalid_query")
         /// A named thing (application, file) does not exist.
         public static let notFound = Code("not_found")
+        /// The store cannot take more now (memory stays over budget); nothing was stored: retry.
+        public static let busy = Code("busy")
     }
 
     public var code: Code

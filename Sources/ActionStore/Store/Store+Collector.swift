@@ -24,7 +24,7 @@ extension Store {
             try normalizer.normalizeDocument($0, receivedAt: receivedAt, into: &batch)
         }
         if let defaultIPAddress { batch.fill(.requestIPAddress, with: defaultIPAddress) }
-        await awaitMemoryBudget()
+        try await awaitMemoryBudget()
         let (result, ticket) = try commit(application: application, batch: batch)
         if let ticket { try await journal.durable(ticket) }
         return result

@@ -26,7 +26,7 @@ extension Store {
         documents: [ArraySlice<UInt8>],
         receivedAt: Int64 = Timestamp.now()
     ) async throws -> AppendResult {
-        await awaitMemoryBudget()
+        try await awaitMemoryBudget()
         let (result, ticket) = try commit(application: application, batch: normalizeEach(documents, receivedAt))
         if let ticket { try await journal.durable(ticket) }
         return result
@@ -44,7 +44,7 @@ extension Store {
         documents: [ArraySlice<UInt8>],
         receivedAt: Int64 = Timestamp.now()
     ) throws -> PendingAppend {
-        waitForMemoryBudget()
+        try waitForMemoryBudget()
         let (result, ticket) = try commit(application: application, batch: normalizeEach(documents, receivedAt))
         return PendingAppend(result: result, ticket: ticket, journal: journal)
     }

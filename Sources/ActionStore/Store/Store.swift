@@ -208,7 +208,7 @@ public final class Store: Sendable {
         json: UnsafeRawBufferPointer,
         receivedAt: Int64 = Timestamp.now()
     ) throws -> AppendResult {
-        waitForMemoryBudget()
+        try waitForMemoryBudget()
         let (result, ticket) = try commit(application: application, batch: normalize(json, receivedAt))
         if let ticket { try journal.waitDurable(ticket) }
         return result
@@ -230,7 +230,7 @@ public final class Store: Sendable {
         json: [UInt8],
         receivedAt: Int64 = Timestamp.now()
     ) async throws -> AppendResult {
-        await awaitMemoryBudget()
+        try await awaitMemoryBudget()
         let (result, ticket) = try json.withUnsafeBytes {
             try commit(application: application, batch: normalize($0, receivedAt))
         }
@@ -241,7 +241,7 @@ public final class Store: Sendable {
     /// Stores already-built actions (the typed API). Metadata paths must already be normalized
     /// (no dots inside a key); they are type-checked against the schema like JSON input.
     public func append(application: String, actions: [Action]) throws -> AppendResult {
-        waitForMemoryBudget()
+        try waitForMemoryBudget()
         let (result, ticket) = try commit(application: application, batch: NormalizedBatch(actions: actions))
         if let ticket { try journal.waitDurable(ticket) }
         return result
@@ -249,7 +249,7 @@ public final class Store: Sendable {
 
     /// `append(application:actions:)` for servers.
     public func append(application: String, actions: [Action]) async throws -> AppendResult {
-        await awaitMemoryBudget()
+        try await awaitMemoryBudget()
         let (result, ticket) = try commit(application: application, batch: NormalizedBatch(actions: actions))
         if let ticket { try await journal.durable(ticket) }
         return result

@@ -39,6 +39,10 @@ public struct StoreOptions: Sendable {
     /// window of its own, however old the data (a re-import, an SDK retry with a later receive
     /// time). `.zero` turns deduplication off. Default 24 hours.
     public var dedupeWindow: Duration = .seconds(86_400)
+    /// How long an append waits for a flush to free memory when the memtables hold more than
+    /// twice `memtableBytesMax`; past it the append fails with `.busy` and stores nothing.
+    /// Default 60 s.
+    public var memoryWaitMax: Duration = .seconds(60)
     /// The system calls every store write goes through (journal, segments, manifest). Tests
     /// substitute a fault-injecting layer; everything else keeps the default, the real calls.
     package var fileIO: FileIO = .posix
