@@ -186,4 +186,28 @@ import Testing
         #expect(t.count == 1 && !t.contains(1, near: 10_000, window: 1_000_000))
         #expect(!near(Int64.max, Int64.min, 5), "an overflowing difference is far")
     }
+
+    @Test func recentIdsAgreeWithAModelUnderRandomInsertsAndRemovals() {
+        var rng = SeededRNG("recent-ids")
+        var t = RecentTransactionIds()
+        var model: [(UInt64, Int64)] = []
+        for step in 0..<20_000 {
+            // Few distinct hashes (many sharing a home slot; none 0, which is stored as 1), times far apart.
+            let h = UInt64(rng.next() % 300) << 7 | (1 + rng.next() % 3)
+            let time = Int64(rng.next() % 4) * 1_000
+            if rng.next() % 3 == 0, !model.isEmpty {
+                let (rh, rt) = model.remove(at: Int(rng.next() % UInt64(model.count)))
+                t.remove(rh, time: rt)
+            } else {
+                t.insert(h, time: time)
+                model.append((h, time))
+            }
+            let probe = UInt64(rng.next() % 300) << 7 | (1 + rng.next() % 3)
+            let pt = Int64(rng.next() % 4) * 1_000
+            let want = model.contains { $0.0 == probe && $0.1 == pt }
+            #expect(t.contains(probe, near: pt, window: 0) == want, "seed \(rng.seed) step \(step)")
+            if t.contains(probe, near: pt, window: 0) != want { return }
+        }
+        #expect(t.count == model.count)
+    }
 }

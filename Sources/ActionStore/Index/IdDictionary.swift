@@ -32,24 +32,26 @@ enum IdField: Int, Sendable, CaseIterable {
 ///
 /// Storage is flat: the values back to back in one arena, the end of each in `ends`, the XXH3
 /// hash of each in `hashes`, and an open-addressing table (linear probing, power-of-two size,
-/// at most half full) of `code + 1` (0 = empty). Written by hand because the Swift packages here
+/// at most half full) whose entries hold `code + 1` (0 = empty) in their low 32 bits and the
+/// hash's high 32 bits above, so a probe compares bytes only on a fingerprint match and touches
+/// neither `hashes` nor the arena otherwise. Written by hand because the Swift packages here
 /// offer no hash table keyed by byte ranges of an arena, and a `[String: UInt32]` would cost a
 /// `String` per value (allocation, Unicode-aware hashing).
 ///
-/// Memory per value: its bytes, 4 (`ends`), 8 (`hashes`) and 8–16 in the table.
+/// Memory per value: its bytes, 4 (`ends`), 8 (`hashes`) and 16–32 in the table.
 struct IdDictionary: Sendable, Equatable {
     private(set) var arena: [UInt8] = []
     /// `ends[c]` is where value `c` ends in `arena`; it starts at `ends[c - 1]` (0 for code 0).
     private(set) var ends: [UInt32] = []
     private(set) var hashes: [UInt64] = []
-    private var table = [UInt32](repeating: 0, count: 16)
+    private var table = [UInt64](repeating: 0, count: 16)
 
     init() {}
 
     var count: Int { ends.count }
 
     /// Bytes held.
-    var memoryBytes: Int { arena.capacity + ends.capacity * 4 + hashes.capacity * 8 + table.capacity * 4 }
+    var memoryBytes: Int { arena.capacity + ends.capacity * 4 + hashes.capacity * 8 + table.capacity * 8 }
 
     /// The bytes of the value of `code`.
     func bytes(_ code: UInt32) -> ArraySlice<UInt8> {
@@ -67,12 +69,13 @@ struct IdDictionary: Sendable, Equatable {
     func code(of value: UnsafeRawBufferPointer, hash: UInt64) -> UInt32? {
         let mask = table.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
+        let fingerprint = hash >> 32
         return arena.withUnsafeBytes { a -> UInt32? in
             while true {
                 let e = table[i]
                 if e == 0 { return nil }
-                let c = Int(e - 1)
-                if hashes[c] == hash {
+                let c = Int(e & 0xFFFF_FFFF) - 1
+                if e >> 32 == fingerprint {
                     let start = c == 0 ? 0 : Int(ends[c - 1])
                     let n = Int(ends[c]) - start
                     if n == value.count, n == 0 || memcmp(a.baseAddress! + start, value.baseAddress!, n) == 0 {
@@ -118,11 +121,11 @@ struct IdDictionary: Sendable, Equatable {
         let mask = table.count - 1
         var i = Int(truncatingIfNeeded: hashes[c]) & mask
         while table[i] != 0 { i = (i + 1) & mask }
-        table[i] = UInt32(c + 1)
+        table[i] = (hashes[c] & 0xFFFF_FFFF_0000_0000) | UInt64(c + 1)
     }
 
     private mutating func rehash(capacity: Int) {
-        table = [UInt32](repeating: 0, count: capacity)
+        table = [UInt64](repeating: 0, count: capacity)
         for c in 0..<ends.count { place(c) }
     }
 

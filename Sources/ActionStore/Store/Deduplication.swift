@@ -17,55 +17,109 @@
 /// collide with probability 2⁻⁶⁴ per pair; an application is not part of the hash, since ids are
 /// kept per application.
 struct RecentTransactionIds: Sendable {
-    /// Hash → the time of its first row; further rows of the same hash (times outside each
-    /// other's windows, or colliding ids) go to `more`.
-    private var first: [UInt64: Int64] = [:]
+    /// Open addressing over the id hashes themselves (already uniformly random, so no second
+    /// hash: Swift's `Dictionary` would SipHash every probe), linear probing, at most half full.
+    /// `keys[i] == 0` is an empty slot (a hash of 0 is stored as 1: a 2⁻⁶⁴ merge). Written by
+    /// hand for that reason: no package here offers a table keyed by a precomputed hash.
+    private var keys: [UInt64]
+    private var times: [Int64]
+    /// Further times of a hash already in the table (the same id outside its own window, or two
+    /// colliding ids): rare.
     private var more: [UInt64: [Int64]] = [:]
     private(set) var count = 0
+    private var used = 0
 
-    init() {}
+    init() { self.init(capacity: 0) }
 
     /// Empty, with room for `capacity` ids (the size the previous generation reached, so the
     /// table does not grow through every power of two again after each flush).
     init(capacity: Int) {
-        first.reserveCapacity(capacity)
+        var n = 16
+        while n < capacity * 2 { n <<= 1 }
+        keys = [UInt64](repeating: 0, count: n)
+        times = [Int64](repeating: 0, count: n)
     }
 
     var isEmpty: Bool { count == 0 }
 
+    @inline(__always) private static func key(_ hash: UInt64) -> UInt64 { hash == 0 ? 1 : hash }
+
+    @inline(__always) private func slot(of k: UInt64) -> Int {
+        let mask = keys.count - 1
+        var i = Int(truncatingIfNeeded: k >> 7) & mask
+        while keys[i] != 0 && keys[i] != k { i = (i + 1) & mask }
+        return i
+    }
+
     /// Whether `hash` is held at a time within `window` of `time`.
     func contains(_ hash: UInt64, near time: Int64, window: Int64) -> Bool {
-        guard let t = first[hash] else { return false }
-        if near(t, time, window) { return true }
-        return more[hash]?.contains { near($0, time, window) } ?? false
+        let k = Self.key(hash)
+        let i = slot(of: k)
+        guard keys[i] == k else { return false }
+        if near(times[i], time, window) { return true }
+        return more[k]?.contains { near($0, time, window) } ?? false
     }
 
     mutating func insert(_ hash: UInt64, time: Int64) {
+        let k = Self.key(hash)
         count += 1
-        if first[hash] == nil {
-            first[hash] = time
-        } else {
-            more[hash, default: []].append(time)
+        let i = slot(of: k)
+        if keys[i] == k {
+            more[k, default: []].append(time)
+            return
+        }
+        keys[i] = k
+        times[i] = time
+        used += 1
+        if used * 2 > keys.count { grow() }
+    }
+
+    private mutating func grow() {
+        let (oldKeys, oldTimes) = (keys, times)
+        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+        times = [Int64](repeating: 0, count: oldKeys.count * 2)
+        for (j, k) in oldKeys.enumerated() where k != 0 {
+            let i = slot(of: k)
+            keys[i] = k
+            times[i] = oldTimes[j]
         }
     }
 
     /// Takes back one `insert(hash, time:)` (a row rejected later in its batch, or a batch whose
     /// record could not be enqueued).
     mutating func remove(_ hash: UInt64, time: Int64) {
-        if var m = more[hash], let i = m.lastIndex(of: time) {
-            m.remove(at: i)
-            more[hash] = m.isEmpty ? nil : m
-        } else if first[hash] == time {
-            if var m = more[hash], !m.isEmpty {
-                first[hash] = m.removeFirst()
-                more[hash] = m.isEmpty ? nil : m
-            } else {
-                first[hash] = nil
-            }
-        } else {
+        let k = Self.key(hash)
+        if var m = more[k], let j = m.lastIndex(of: time) {
+            m.remove(at: j)
+            more[k] = m.isEmpty ? nil : m
+            count -= 1
             return
         }
+        let i = slot(of: k)
+        guard keys[i] == k, times[i] == time else { return }
         count -= 1
+        if var m = more[k], !m.isEmpty {
+            times[i] = m.removeFirst()
+            more[k] = m.isEmpty ? nil : m
+            return
+        }
+        // Backward-shift deletion keeps every probe sequence unbroken.
+        let mask = keys.count - 1
+        var hole = i
+        var j = (i + 1) & mask
+        while keys[j] != 0 {
+            let home = Int(truncatingIfNeeded: keys[j] >> 7) & mask
+            // Move j into the hole when its home is not cyclically within (hole, j].
+            let between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !between {
+                keys[hole] = keys[j]
+                times[hole] = times[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        keys[hole] = 0
+        used -= 1
     }
 }
 
