@@ -48,6 +48,17 @@ public enum QueryEngine {
             var pruned: [Int] = []
         }
         let workers = Swift.max(1, Swift.min(sources.count, options.parallelism ?? activeCores()))
+        if let dense = DenseIdCounts.applies(plan, ids: ids) {
+            return try runDense(
+                plan,
+                dense,
+                sources: sources,
+                workers: workers,
+                options: options,
+                ids: ids,
+                start: start
+            )
+        }
         let failure = Locked<(any Error)?>(nil)
         let results = ParallelResults<Worker>(count: workers)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
@@ -104,6 +115,70 @@ public enum QueryEngine {
             merged = one
         }
         let rows = finish(merged, plan, ids: ids)
+        stats.elapsedMilliseconds = Double(Timestamp.now() - start) / 1000
+        return QueryResult(keyNames: plan.keyNames, metricNames: plan.metrics.map(\.name), rows: rows, stats: stats)
+    }
+
+    /// `run` for counts grouped by one id column (`DenseIdCounts`).
+    private static func runDense(
+        _ plan: QueryPlan,
+        _ dense: (column: String, kind: FieldKind, field: IdField),
+        sources: [any ScanSource],
+        workers: Int,
+        options: QueryOptions,
+        ids: IdCodeSnapshot?,
+        start: Int64
+    ) throws -> QueryResult {
+        struct Worker {
+            var counts: DenseIdCounts
+            var stats = QueryStats()
+            var pruned: [Int] = []
+        }
+        let codes = ids?.limits[dense.field.rawValue] ?? 0
+        let failure = Locked<(any Error)?>(nil)
+        let results = ParallelResults<Worker>(count: workers)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var mine = Worker(counts: DenseIdCounts(plan: plan, column: dense.column, kind: dense.kind, codes: codes))
+            defer { results.set(w, mine) }
+            var i = w
+            while i < sources.count {
+                if failure.withLock({ $0 != nil }) { return }
+                do {
+                    if try !mine.counts.add(sources[i], plan: plan, options: options, stats: &mine.stats) {
+                        mine.pruned.append(i)
+                    }
+                } catch let e as ActionStoreError where e.code == .corruption && options.skipDamagedSources {
+                    mine.stats.damagedSegments.append(e.message)
+                } catch {
+                    failure.withLock { if $0 == nil { $0 = error } }
+                    return
+                }
+                i += workers
+            }
+        }
+        if let e = failure.withLock({ $0 }) { throw e }
+        var all = results.take()
+        var merged = all.removeFirst()
+        for r in all {
+            try merged.counts.merge(r.counts, options: options)
+            merged.stats.rowsScanned += r.stats.rowsScanned
+            merged.stats.bytesDecoded += r.stats.bytesDecoded
+            merged.stats.skipped += r.stats.skipped
+            merged.stats.damagedSegments += r.stats.damagedSegments
+            merged.pruned += r.pruned
+        }
+        var stats = merged.stats
+        let table = try merged.counts.table(plan, options: options)
+        let pruned = Set(merged.pruned)
+        stats.segmentsTotal = sources.count
+        stats.segmentsPruned = pruned.count
+        var partitions = [String: Bool]()
+        for (i, s) in sources.enumerated() {
+            if let k = s.partitionKey { partitions[k] = (partitions[k] ?? true) && pruned.contains(i) }
+        }
+        stats.partitionsTotal = partitions.count
+        stats.partitionsPruned = partitions.values.filter { $0 }.count
+        let rows = finish(table, plan, ids: ids)
         stats.elapsedMilliseconds = Double(Timestamp.now() - start) / 1000
         return QueryResult(keyNames: plan.keyNames, metricNames: plan.metrics.map(\.name), rows: rows, stats: stats)
     }
