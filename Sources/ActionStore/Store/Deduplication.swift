@@ -21,8 +21,7 @@ struct RecentTransactionIds: Sendable {
     /// hash: Swift's `Dictionary` would SipHash every probe), linear probing, at most half full.
     /// `keys[i] == 0` is an empty slot (a hash of 0 is stored as 1: a 2⁻⁶⁴ merge). Written by
     /// hand for that reason: no package here offers a table keyed by a precomputed hash.
-    private var keys: [UInt64]
-    private var times: [Int64]
+    private var slots: [Slot]
     /// Further times of a hash already in the table (the same id outside its own window, or two
     /// colliding ids): rare.
     private var more: [UInt64: [Int64]] = [:]
@@ -36,8 +35,13 @@ struct RecentTransactionIds: Sendable {
     init(capacity: Int) {
         var n = 16
         while n < capacity * 2 { n <<= 1 }
-        keys = [UInt64](repeating: 0, count: n)
-        times = [Int64](repeating: 0, count: n)
+        slots = [Slot](repeating: Slot(), count: n)
+    }
+
+    /// A key and its time side by side: one cache line per probe.
+    struct Slot: Sendable {
+        var key: UInt64 = 0
+        var time: Int64 = 0
     }
 
     var isEmpty: Bool { count == 0 }
@@ -45,9 +49,9 @@ struct RecentTransactionIds: Sendable {
     @inline(__always) private static func key(_ hash: UInt64) -> UInt64 { hash == 0 ? 1 : hash }
 
     @inline(__always) private func slot(of k: UInt64) -> Int {
-        let mask = keys.count - 1
+        let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: k >> 7) & mask
-        while keys[i] != 0 && keys[i] != k { i = (i + 1) & mask }
+        while slots[i].key != 0 && slots[i].key != k { i = (i + 1) & mask }
         return i
     }
 
@@ -55,34 +59,41 @@ struct RecentTransactionIds: Sendable {
     func contains(_ hash: UInt64, near time: Int64, window: Int64) -> Bool {
         let k = Self.key(hash)
         let i = slot(of: k)
-        guard keys[i] == k else { return false }
-        if near(times[i], time, window) { return true }
+        guard slots[i].key == k else { return false }
+        if near(slots[i].time, time, window) { return true }
         return more[k]?.contains { near($0, time, window) } ?? false
     }
 
     mutating func insert(_ hash: UInt64, time: Int64) {
+        _ = insert(hash, time: time, unlessWithin: -1)
+    }
+
+    /// Inserts `hash` at `time` unless it is already held within `window` of it (a negative
+    /// window: always inserts), with one probe sequence.
+    /// - Returns: false, changing nothing, when it was held.
+    mutating func insert(_ hash: UInt64, time: Int64, unlessWithin window: Int64) -> Bool {
         let k = Self.key(hash)
-        count += 1
         let i = slot(of: k)
-        if keys[i] == k {
+        if slots[i].key == k {
+            if window >= 0 {
+                if near(slots[i].time, time, window) { return false }
+                if more[k]?.contains(where: { near($0, time, window) }) ?? false { return false }
+            }
+            count += 1
             more[k, default: []].append(time)
-            return
+            return true
         }
-        keys[i] = k
-        times[i] = time
+        count += 1
+        slots[i] = Slot(key: k, time: time)
         used += 1
-        if used * 2 > keys.count { grow() }
+        if used * 2 > slots.count { grow() }
+        return true
     }
 
     private mutating func grow() {
-        let (oldKeys, oldTimes) = (keys, times)
-        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
-        times = [Int64](repeating: 0, count: oldKeys.count * 2)
-        for (j, k) in oldKeys.enumerated() where k != 0 {
-            let i = slot(of: k)
-            keys[i] = k
-            times[i] = oldTimes[j]
-        }
+        let old = slots
+        slots = [Slot](repeating: Slot(), count: old.count * 2)
+        for s in old where s.key != 0 { slots[slot(of: s.key)] = s }
     }
 
     /// Takes back one `insert(hash, time:)` (a row rejected later in its batch, or a batch whose
@@ -96,29 +107,28 @@ struct RecentTransactionIds: Sendable {
             return
         }
         let i = slot(of: k)
-        guard keys[i] == k, times[i] == time else { return }
+        guard slots[i].key == k, slots[i].time == time else { return }
         count -= 1
         if var m = more[k], !m.isEmpty {
-            times[i] = m.removeFirst()
+            slots[i].time = m.removeFirst()
             more[k] = m.isEmpty ? nil : m
             return
         }
         // Backward-shift deletion keeps every probe sequence unbroken.
-        let mask = keys.count - 1
+        let mask = slots.count - 1
         var hole = i
         var j = (i + 1) & mask
-        while keys[j] != 0 {
-            let home = Int(truncatingIfNeeded: keys[j] >> 7) & mask
+        while slots[j].key != 0 {
+            let home = Int(truncatingIfNeeded: slots[j].key >> 7) & mask
             // Move j into the hole when its home is not cyclically within (hole, j].
             let between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
             if !between {
-                keys[hole] = keys[j]
-                times[hole] = times[j]
+                slots[hole] = slots[j]
                 hole = j
             }
             j = (j + 1) & mask
         }
-        keys[hole] = 0
+        slots[hole] = Slot()
         used -= 1
     }
 }
@@ -140,6 +150,14 @@ struct ApplicationTransactionIds: Sendable {
 
     func contains(_ hash: UInt64, near time: Int64, window: Int64) -> Bool {
         current.contains(hash, near: time, window: window) || flushing.contains(hash, near: time, window: window)
+    }
+
+    /// Inserts into `current` unless held in either generation, with one probe of `current`
+    /// (and one of `flushing` only while a flush runs).
+    /// - Returns: false when it was held (a duplicate).
+    mutating func insert(_ hash: UInt64, time: Int64, unlessWithin window: Int64) -> Bool {
+        if !flushing.isEmpty && flushing.contains(hash, near: time, window: window) { return false }
+        return current.insert(hash, time: time, unlessWithin: window)
     }
 }
 

@@ -364,14 +364,13 @@ public final class Store: Sendable {
                 var remembered = false
                 if dedupeOn, let h = idHashes[row] {
                     let t = batch.parts.times[row]
-                    if inSegments?[row] ?? false || ids.contains(h, near: t, window: w) {
+                    if inSegments?[row] ?? false || !ids.insert(h, time: t, unlessWithin: w) {
                         outcomes.append(.duplicate)
                         keep[row] = false
                         exact = false
                         s.duplicates += 1
                         continue
                     }
-                    ids.current.insert(h, time: t)
                     idsInserted.append((h, t))
                     remembered = true
                 }
