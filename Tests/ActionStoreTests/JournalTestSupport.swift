@@ -6,38 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// SplitMix64: small, fast, repeatable (collections `RepeatableRandomNumberGenerator`).
-struct SeededRNG: RandomNumberGenerator {
-    private var state: UInt64
-    let seed: UInt64
-
-    /// Seeds from `JOURNAL_TEST_SEED` if set, else from the clock; prints the seed so a failure can
-    /// be replayed.
-    init(_ label: String) {
-        let seed: UInt64 =
-            if let s = getenv("JOURNAL_TEST_SEED"), let v = UInt64(String(cString: s)) {
-                v
-            } else {
-                UInt64(truncatingIfNeeded: Timestamp.now()) &* 0x9E37_79B9_7F4A_7C15
-            }
-        self.init(seed: seed)
-        print("\(label): seed \(seed) (set JOURNAL_TEST_SEED=\(seed) to repeat)")
-    }
-
-    init(seed: UInt64) {
-        self.seed = seed
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A fresh directory under /tmp, removed by `remove()`.
 struct TempDir {
     let path: String

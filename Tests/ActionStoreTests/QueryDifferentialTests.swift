@@ -402,7 +402,7 @@ func sameRows(_ a: [QueryRow], _ b: [QueryRow]) -> Bool {
 
 @Suite struct QueryDifferentialTests {
     @Test func randomQueriesMatchReference() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
+        let seed = SeededRNG.testSeed("randomQueriesMatchReference")
         var rng = SeededRNG(seed: seed)
         let schema = QueryFixtures.schema
         var checked = 0

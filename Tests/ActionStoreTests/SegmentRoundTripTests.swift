@@ -132,8 +132,7 @@ func exactlyEqual(_ a: [Action], _ b: [Action]) -> Bool {
     static let fast = SegmentOptions(sync: false)
 
     @Test func randomSegmentsRoundTripExactly() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("SegmentRoundTripTests seed \(seed)")
+        let seed = SeededRNG.testSeed("randomSegmentsRoundTripExactly")
         var rng = SeededRNG(seed: seed)
         try withTempDir { dir throws in
             for iteration in 0..<60 {

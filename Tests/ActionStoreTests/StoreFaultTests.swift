@@ -319,7 +319,7 @@ import Glibc
     /// Power cuts at random moments while two writers append, flushes roll the journal and write
     /// segments, and compaction merges them: every unsynced byte and every name not made durable
     /// is dropped (with torn tails). After each cut a reopen holds every acknowledged action
-    /// exactly once and nothing never sent. Seeded; `JOURNAL_TEST_SEED` repeats a run.
+    /// exactly once and nothing never sent. Seeded; `ACTIONSTORE_TEST_SEED` repeats a run.
     @Test func powerLossAtRandomMoments() throws {
         var rng = SeededRNG("powerLossAtRandomMoments")
         for round in 0..<20 {

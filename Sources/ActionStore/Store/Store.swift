@@ -136,7 +136,11 @@ public final class Store: Sendable {
         )
         dictionaries = Locked(dicts)
         if dedupeOn {
-            // The ids of the replayed rows; those of segments are in the segments' filters.
+            // The ids of the replayed rows; those of segments are in the segments' filters. Each
+            // application's table is sized once for all of them.
+            var rows: [String: Int] = [:]
+            for table in st.memtables.values { rows[table.application, default: 0] += table.rowCount }
+            for (app, n) in rows { st.dedupe[app] = ApplicationTransactionIds(current: .init(capacity: n)) }
             for table in st.memtables.values {
                 for chunk in table.chunks {
                     let ids = chunk.fixed[FixedField.transactionId.rawValue]
