@@ -296,7 +296,11 @@ struct ColumnChunk: Sendable {
     /// - Complexity: O(rows + values + bytes) and no sort: a subset in ascending order maps each
     ///   column's rows through `position`; any other order walks `order` once per column through a
     ///   row → value index that is cleared after each column (O(values), not O(rows)).
-    func gathered(_ order: [Int]) -> ColumnChunk {
+    ///
+    /// - Parameter shareArena: keep this chunk's arena (a reference, no byte copied) and its
+    ///   slots as they are; only rows are renumbered. For a permutation of every row (nothing to
+    ///   leave behind), this is what `sortedByTime` wants: the flush then moves no string.
+    func gathered(_ order: [Int], shareArena: Bool = false) -> ColumnChunk {
         var position = [Int32](repeating: -1, count: rowCount)
         var ascending = true
         for (new, old) in order.enumerated() {
@@ -305,6 +309,7 @@ struct ColumnChunk: Sendable {
         }
         var out = ColumnChunk()
         out.times = order.map { times[$0] }
+        if shareArena { out.arena = arena }
         var indexOfRow = ascending ? [] : [Int32](repeating: -1, count: rowCount)
         arena.withUnsafeBufferPointer { src in
             func gather(_ c: Column) -> Column {
@@ -316,7 +321,7 @@ struct ColumnChunk: Sendable {
                 func take(_ new: Int32, _ i: Int) {
                     g.rows.append(UInt32(new))
                     let s = c.slots[i]
-                    if c.kind.usesArena {
+                    if c.kind.usesArena && !shareArena {
                         let offset = Int(s >> 32)
                         let length = Int(s & 0xFFFF_FFFF)
                         g.slots.append(Self.slot(offset: out.arena.count, length: length))
@@ -351,8 +356,8 @@ struct ColumnChunk: Sendable {
         return out
     }
 
-    /// The same rows, ordered by time (stable: equal times keep their order). Returns `self`
-    /// when already in order.
+    /// The same rows, ordered by time (stable: equal times keep their order), over the same arena
+    /// (no string bytes move). Returns `self` when already in order.
     func sortedByTime() -> ColumnChunk {
         var sorted = true
         for i in times.indices.dropFirst() where times[i - 1] > times[i] {
@@ -360,7 +365,7 @@ struct ColumnChunk: Sendable {
             break
         }
         if sorted { return self }
-        return gathered(times.indices.sorted { (times[$0], $0) < (times[$1], $1) })
+        return gathered(times.indices.sorted { (times[$0], $0) < (times[$1], $1) }, shareArena: true)
     }
 
     /// The rows split by partition key, in order of first appearance; `self` whole when every
