@@ -55,9 +55,11 @@ struct CollectorFunnelTests {
                 headers: [("Authorization", "Bearer k")]
             )
             #expect(journey.status == 200, "\(journey.body)")
-            #expect((journey.json["rows"] as? [[String: Any]])?.map { $0["action_name"] as? String } == [
-                "Viewed Pricing", "Clicked Sign Up",
-            ])
+            #expect(
+                (journey.json["rows"] as? [[String: Any]])?.map { $0["action_name"] as? String } == [
+                    "Viewed Pricing", "Clicked Sign Up",
+                ]
+            )
             let cursor = journey.json["next_cursor"] as? String
             #expect(cursor != nil)
             let next = try await h.post(

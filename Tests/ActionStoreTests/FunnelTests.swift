@@ -7,7 +7,8 @@ import Testing
     static let t0 = Timestamp.parse("2024-01-01T00:00:00Z")!
     static let s: Int64 = 1_000_000
 
-    static func act(_ user: String?, _ name: String, _ t: Int64, provider: String? = nil, anon: String? = nil) -> Action {
+    static func act(_ user: String?, _ name: String, _ t: Int64, provider: String? = nil, anon: String? = nil) -> Action
+    {
         var a = Action(time: t0 + t, actionName: name)
         a.userId = user
         a.anonymousId = anon
@@ -38,7 +39,10 @@ import Testing
     }
 
     @Test func equalTimesCountAsInOrder() throws {
-        let r = try Self.run(Self.funnel(["A", "B", "C"]), [Self.act("u", "C", 0), Self.act("u", "B", 0), Self.act("u", "A", 0)])
+        let r = try Self.run(
+            Self.funnel(["A", "B", "C"]),
+            [Self.act("u", "C", 0), Self.act("u", "B", 0), Self.act("u", "A", 0)]
+        )
         #expect(Self.users(r) == [1, 1, 1])
         #expect(r.rows[2].metrics[3] == .int(0))
     }
@@ -69,7 +73,10 @@ import Testing
 
     @Test func levelIsTheMaximumOverFirstStepActions() throws {
         // The first A is too early for B; the second reaches it.
-        let a = [Self.act("u", "A", 0), Self.act("u", "A", 86_400 * 10 * Self.s), Self.act("u", "B", 86_400 * 10 * Self.s + 60 * Self.s)]
+        let a = [
+            Self.act("u", "A", 0), Self.act("u", "A", 86_400 * 10 * Self.s),
+            Self.act("u", "B", 86_400 * 10 * Self.s + 60 * Self.s),
+        ]
         let r = try Self.run(Self.funnel(["A", "B"]), a)
         #expect(Self.users(r) == [1, 1])
         #expect(r.rows[1].metrics[3] == .int(60), "times come from the chain reaching the level")
@@ -120,7 +127,8 @@ import Testing
 
     static func retention(_ period: String, _ periods: Int, from: String, to: String? = nil) -> String {
         let t = to.map { #", "to": "\#($0)""# } ?? ""
-        return #"{"from": "\#(from)"\#(t), "retention": {"start": {"eq": ["action_name", "S"]}, "return": {"in": ["action_name", ["R", "S"]]}, "period": "\#(period)", "periods": \#(periods)}}"#
+        return
+            #"{"from": "\#(from)"\#(t), "retention": {"start": {"eq": ["action_name", "S"]}, "return": {"in": ["action_name", ["R", "S"]]}, "period": "\#(period)", "periods": \#(periods)}}"#
     }
 
     static func at(_ iso: String) -> Int64 { Timestamp.parse(iso)! - t0 }
@@ -138,23 +146,36 @@ import Testing
         #expect(r.rows.count == 3)
         #expect(r.rows[0].keys == [.timestamp(Self.t0, offsetSeconds: 0)])
         // An action matching both start and return counts for both: both return in period 0.
-        #expect(r.rows.map(\.metrics) == [
-            [.int(2), .int(0), .int(2), .double(1)], [.int(2), .int(1), .int(2), .double(1)],
-            [.int(2), .int(2), .int(0), .double(0)],
-        ])
-        #expect(r.json().contains(#"{"cohort": "2024-01-01T00:00:00Z", "users": 2, "period": 0, "returned": 2, "rate": 1.0}"#))
+        #expect(
+            r.rows.map(\.metrics) == [
+                [.int(2), .int(0), .int(2), .double(1)], [.int(2), .int(1), .int(2), .double(1)],
+                [.int(2), .int(2), .int(0), .double(0)],
+            ]
+        )
+        #expect(
+            r.json().contains(
+                #"{"cohort": "2024-01-01T00:00:00Z", "users": 2, "period": 0, "returned": 2, "rate": 1.0}"#
+            )
+        )
     }
 
     @Test func retentionPeriodsFromToOnAreNotReported() throws {
-        let a = [Self.act("u", "S", Self.at("2024-01-03T00:00:00Z")), Self.act("v", "S", Self.at("2024-02-29T00:00:00Z"))]
+        let a = [
+            Self.act("u", "S", Self.at("2024-01-03T00:00:00Z")), Self.act("v", "S", Self.at("2024-02-29T00:00:00Z")),
+        ]
         let weeks = try Self.run(Self.retention("week", 8, from: "2024-01-01T00:00:00Z", to: "2024-01-22T00:00:00Z"), a)
         // Weeks of Jan 1, 8, 15; Jan 22 begins at `to`.
         #expect(weeks.rows.map { $0.metrics[1] } == [.int(0), .int(1), .int(2)])
-        let months = try Self.run(Self.retention("month", 4, from: "2024-01-01T00:00:00Z", to: "2024-03-02T00:00:00Z"), a)
-        #expect(months.rows.map { [$0.keys[0].description, $0.metrics[1].description] } == [
-            ["2024-01-01T00:00:00Z", "0"], ["2024-01-01T00:00:00Z", "1"], ["2024-01-01T00:00:00Z", "2"],
-            ["2024-02-01T00:00:00Z", "0"], ["2024-02-01T00:00:00Z", "1"],
-        ])
+        let months = try Self.run(
+            Self.retention("month", 4, from: "2024-01-01T00:00:00Z", to: "2024-03-02T00:00:00Z"),
+            a
+        )
+        #expect(
+            months.rows.map { [$0.keys[0].description, $0.metrics[1].description] } == [
+                ["2024-01-01T00:00:00Z", "0"], ["2024-01-01T00:00:00Z", "1"], ["2024-01-01T00:00:00Z", "2"],
+                ["2024-02-01T00:00:00Z", "0"], ["2024-02-01T00:00:00Z", "1"],
+            ]
+        )
     }
 
     @Test func journeyPagesWithACursor() throws {
@@ -210,11 +231,24 @@ import Testing
         #expect(message(Self.funnel(["A"], window: "d")).hasPrefix("funnel.window"))
         #expect(message(#"{"funnel": {"steps": [], "window": "1d"}}"#).hasPrefix("funnel.steps"))
         #expect(message(#"{"funnel": {"steps": [{"equals": 1}], "window": "1d"}}"#).hasPrefix("funnel.steps[0]: "))
-        #expect(message(#"{"funnel": {"steps": [{"exists": "user_id"}], "window": "1d"}, "metrics": ["count"]}"#) == "metrics: does not apply to a funnel query")
-        #expect(message(#"{"retention": {"start": {"exists": "user_id"}, "return": {"exists": "user_id"}, "period": "year", "periods": 8}}"#) == "retention.period: must be one of day, week, month")
-        #expect(message(#"{"journey": {"person": "u"}, "group_by": ["user_id"]}"#) == "group_by: does not apply to a journey query")
+        #expect(
+            message(#"{"funnel": {"steps": [{"exists": "user_id"}], "window": "1d"}, "metrics": ["count"]}"#)
+                == "metrics: does not apply to a funnel query"
+        )
+        #expect(
+            message(
+                #"{"retention": {"start": {"exists": "user_id"}, "return": {"exists": "user_id"}, "period": "year", "periods": 8}}"#
+            ) == "retention.period: must be one of day, week, month"
+        )
+        #expect(
+            message(#"{"journey": {"person": "u"}, "group_by": ["user_id"]}"#)
+                == "group_by: does not apply to a journey query"
+        )
         #expect(message(#"{"journey": {"person": "u", "cursor": "nope"}}"#).hasPrefix("journey.cursor"))
-        #expect(message(#"{"journey": {"person": "u"}, "funnel": {"steps": [{"exists": "user_id"}], "window": "1d"}}"#) == "query: give one of funnel, retention, journey")
+        #expect(
+            message(#"{"journey": {"person": "u"}, "funnel": {"steps": [{"exists": "user_id"}], "window": "1d"}}"#)
+                == "query: give one of funnel, retention, journey"
+        )
         // Steps are type-checked against the schema like `where`.
         #expect(throws: ActionStoreError.self) {
             try Self.run(#"{"funnel": {"steps": [{"gt": ["metadata.provider", 1]}], "window": "1d"}}"#, [])

@@ -27,7 +27,12 @@ import Testing
         }
         if Int.random(in: 0..<10, using: &rng) > 2 { a.companyId = "c\(Int.random(in: 0..<4, using: &rng))" }
         if Int.random(in: 0..<10, using: &rng) > 3 {
-            a.metadata = [MetadataField(path: "provider", value: .string(["Google", "GitHub", "Email"].randomElement(using: &rng)!))]
+            a.metadata = [
+                MetadataField(
+                    path: "provider",
+                    value: .string(["Google", "GitHub", "Email"].randomElement(using: &rng)!)
+                )
+            ]
         }
         return a
     }
@@ -43,7 +48,8 @@ import Testing
         let b = QueryLiteral.string(names.randomElement(using: &rng)!)
         switch Int.random(in: 0..<8, using: &rng) {
         case 0: return .isIn(.fixed(.actionName), [a, b])
-        case 1: return .or([.compare(.eq, .fixed(.actionName), a), .compare(.eq, .metadata("provider"), .string("Google"))])
+        case 1:
+            return .or([.compare(.eq, .fixed(.actionName), a), .compare(.eq, .metadata("provider"), .string("Google"))])
         case 2: return .compare(.ne, .fixed(.actionName), a)
         default: return .compare(.eq, .fixed(.actionName), a)
         }
@@ -51,8 +57,12 @@ import Testing
 
     static func bounds(_ q: inout Query, _ rng: inout SeededRNG) {
         let t0 = Timestamp.parse("2026-03-02T00:00:00Z")!
-        if Int.random(in: 0..<3, using: &rng) == 0 { q.from = t0 + Int64.random(in: 0..<40, using: &rng) * day + 3_600_000_000 }
-        if Int.random(in: 0..<3, using: &rng) == 0 { q.to = t0 + Int64.random(in: 30..<110, using: &rng) * day - 7_000_000 }
+        if Int.random(in: 0..<3, using: &rng) == 0 {
+            q.from = t0 + Int64.random(in: 0..<40, using: &rng) * day + 3_600_000_000
+        }
+        if Int.random(in: 0..<3, using: &rng) == 0 {
+            q.to = t0 + Int64.random(in: 30..<110, using: &rng) * day - 7_000_000
+        }
         if Int.random(in: 0..<4, using: &rng) == 0 {
             q.filter = .not(.compare(.eq, .fixed(.companyId), .string("c\(Int.random(in: 0..<4, using: &rng))")))
         }
@@ -66,7 +76,9 @@ import Testing
             dicts.fields.withLock { d in
                 for (f, prefix, n) in [(IdField.userId, "u", 20), (.anonymousId, "v", 20), (.companyId, "c", 4)] {
                     for i in (0...n).shuffled(using: &rng) where rng.next() % 3 != 0 {
-                        Array("\(prefix)\(i)".utf8).withUnsafeBytes { _ = d[f.rawValue].insert($0, hash: IdDictionary.hash($0)) }
+                        Array("\(prefix)\(i)".utf8).withUnsafeBytes {
+                            _ = d[f.rawValue].insert($0, hash: IdDictionary.hash($0))
+                        }
                     }
                 }
             }
@@ -100,7 +112,9 @@ import Testing
                 let want: [QueryRow]
                 if i % 2 == 0 {
                     let steps = (0..<Int.random(in: 1...4, using: &rng)).map { _ in Self.step(&rng) }
-                    let window = [90_000_000, 1_800_000_000, 43_200_000_000, Self.day, 7 * Self.day].randomElement(using: &rng)!
+                    let window = [90_000_000, 1_800_000_000, 43_200_000_000, Self.day, 7 * Self.day].randomElement(
+                        using: &rng
+                    )!
                     q.funnel = Funnel(steps: steps, window: window)
                     let keys: [[GroupKey]] = [
                         [], [], [.field(.metadata("provider"))], [.field(.fixed(.companyId))],

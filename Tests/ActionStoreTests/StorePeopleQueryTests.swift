@@ -41,7 +41,9 @@ import Testing
                 PeopleQueryDifferentialTests.bounds(&q, &rng)
                 let want: [QueryRow]
                 if i % 2 == 0 {
-                    let steps = (0..<Int.random(in: 1...3, using: &rng)).map { _ in PeopleQueryDifferentialTests.step(&rng) }
+                    let steps = (0..<Int.random(in: 1...3, using: &rng)).map { _ in
+                        PeopleQueryDifferentialTests.step(&rng)
+                    }
                     q.funnel = Funnel(steps: steps, window: 86_400_000_000 * Int64.random(in: 1...7, using: &rng))
                     q.groupBy = [[], [.field(.fixed(.companyId))], [.field(.metadata("provider"))]][i % 3]
                     want = NaivePeopleQuery.funnel(q, q.funnel!, stored, schema)
@@ -55,7 +57,10 @@ import Testing
                     want = NaivePeopleQuery.retention(q, q.retention!, stored)
                 }
                 let got = try store.query(application: "app", q)
-                #expect(sameRows(got.rows, want), "seed \(seed) query \(i): \(q)\n got \(got.rows.prefix(6))\nwant \(want.prefix(6))")
+                #expect(
+                    sameRows(got.rows, want),
+                    "seed \(seed) query \(i): \(q)\n got \(got.rows.prefix(6))\nwant \(want.prefix(6))"
+                )
                 if !sameRows(got.rows, want) { return }
             }
             // A journey: every action of u3 (and of anonymous v3 without a user_id), in time order.

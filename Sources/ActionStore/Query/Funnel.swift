@@ -34,7 +34,9 @@ extension QueryParser {
     }
 
     static func funnel(_ v: Any, at: String) throws -> Funnel {
-        guard let o = v as? [String: Any] else { throw error(at, "must be an object {\"steps\": [...], \"window\": \"7d\"}") }
+        guard let o = v as? [String: Any] else {
+            throw error(at, "must be an object {\"steps\": [...], \"window\": \"7d\"}")
+        }
         var steps: [Predicate]?
         var window: Int64?
         for key in o.keys.sorted() {
@@ -108,7 +110,13 @@ struct FunnelEvaluator {
     }
 
     /// Fills steps `level…` from the actions of one equal-time group (but `s`) by a matching.
-    private mutating func match(_ r: [StepRecord], _ group: Range<Int>, excluding s: Int, level: Int, time: Int64)
+    private mutating func match(
+        _ r: [StepRecord],
+        _ group: Range<Int>,
+        excluding s: Int,
+        level: Int,
+        time: Int64
+    )
         -> Int
     {
         masks.removeAll(keepingCapacity: true)
@@ -198,9 +206,11 @@ enum FunnelEngine {
         let n = steps.count
         let groups = scan.groups.count
         let window = f.window
-        let partials = scan.reducePartitions({
-            Partial(users: Array(repeating: 0, count: groups * n), durations: Array(repeating: [], count: groups * n))
-        }) { partial, records in
+        let empty = Partial(
+            users: Array(repeating: 0, count: groups * n),
+            durations: Array(repeating: [], count: groups * n)
+        )
+        let partials = scan.reducePartitions(empty) { partial, records in
             var eval = FunnelEvaluator(steps: n, window: window)
             StepScan.forEachPerson(records) { range in
                 let (level, s) = eval.person(records, range)

@@ -48,7 +48,9 @@ extension QueryParser {
             let x = o[key]!
             switch key {
             case "person":
-                guard let s = x as? String, !s.isEmpty else { throw error(at + ".person", "must be a non-empty string") }
+                guard let s = x as? String, !s.isEmpty else {
+                    throw error(at + ".person", "must be a non-empty string")
+                }
                 person = s
             case "cursor":
                 guard let s = x as? String, Journey.Position(s) != nil else {

@@ -240,6 +240,7 @@ public struct QueryResult: Sendable, Hashable {
         out += "(\(rows.count) rows; \(s.rowsScanned) rows scanned; segments \(s.segmentsTotal - s.segmentsPruned)"
         out += "/\(s.segmentsTotal) read; \(s.bytesDecoded) bytes decoded; "
         out += "\((s.elapsedMilliseconds * 10).rounded() / 10) ms; \(s.skipped) skipped)\n"
+        if isPaged { out += "next_cursor: \(nextCursor ?? "none (last page)")\n" }
         for d in s.damagedSegments { out += "warning: damaged data left out: \(d)\n" }
         return out
     }

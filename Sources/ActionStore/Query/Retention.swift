@@ -51,7 +51,10 @@ public struct Retention: Sendable, Hashable {
 extension QueryParser {
     static func retention(_ v: Any, at: String) throws -> Retention {
         guard let o = v as? [String: Any] else {
-            throw error(at, "must be an object {\"start\": pred, \"return\": pred, \"period\": \"week\", \"periods\": 8}")
+            throw error(
+                at,
+                "must be an object {\"start\": pred, \"return\": pred, \"period\": \"week\", \"periods\": 8}"
+            )
         }
         var start: Predicate?
         var returning: Predicate?
@@ -107,7 +110,7 @@ enum RetentionEngine {
         let scan = try StepScan(plan: plan, steps: steps, groupStep: nil, sources: sources, options: options, ids: ids)
         let period = r.period
         let periods = r.periods
-        let partials = scan.reducePartitions({ [Int64: Cohort]() }) { cohorts, records in
+        let partials = scan.reducePartitions([Int64: Cohort]()) { cohorts, records in
             var back = [Bool](repeating: false, count: periods)
             StepScan.forEachPerson(records) { range in
                 guard let first = range.first(where: { records[$0].mask & 1 != 0 }) else { return }

@@ -88,7 +88,9 @@ struct StepScan: Sendable {
                     mine.stats.skipped += scan.stats.skipped
                     mine.records = mine.parts.reduce(0) { $0 + $1.count }
                     let bytes = mine.records * StepScan.recordBytes
-                    if bytes > options.maxStateBytes / workers { throw QueryEngine.tooMuchState(options, bytes * workers) }
+                    if bytes > options.maxStateBytes / workers {
+                        throw QueryEngine.tooMuchState(options, bytes * workers)
+                    }
                 } catch let e as ActionStoreError where e.code == .corruption && options.skipDamagedSources {
                     mine.stats.damagedSegments.append(e.message)
                 } catch {
@@ -235,15 +237,15 @@ struct StepScan: Sendable {
         return out
     }
 
-    /// Runs `body` over every partition on the workers, each worker folding into a state of its own.
+    /// Runs `body` over every partition on the workers, each worker folding into a copy of `initial` of its own.
     func reducePartitions<T: Sendable>(
-        _ initial: @Sendable () -> T,
+        _ initial: T,
         _ body: @Sendable (inout T, [StepRecord]) -> Void
     ) -> [T] {
         let n = Swift.max(1, Swift.min(partitionCount, workers))
         let results = ParallelResults<T>(count: n)
         DispatchQueue.concurrentPerform(iterations: n) { w in
-            var state = initial()
+            var state = initial
             var p = w
             while p < partitionCount {
                 body(&state, partition(p))
