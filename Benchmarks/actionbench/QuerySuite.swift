@@ -81,6 +81,25 @@ enum QuerySuite {
                  "group_by": ["metadata.experiment.variant"], "metrics": ["count", "unique_sessions"]}
                 """#
         ),
+        Entry(
+            name: "funnel_pricing_signup_purchase",
+            what: "3-step funnel per person, 7-day window (Benchmarks/peers/people.py: chDB windowFunnel)",
+            json: #"""
+                {"from": "2026-07-01T00:00:00Z", "to": "2026-10-01T00:00:00Z",
+                 "funnel": {"steps": [{"eq": ["action_name", "Viewed Pricing"]},
+                                      {"eq": ["action_name", "Clicked Sign Up"]},
+                                      {"eq": ["action_name", "Purchased a Subscription"]}], "window": "7d"}}
+                """#
+        ),
+        Entry(
+            name: "retention_signup_signin_8w",
+            what: "8-week retention: cohorts by first sign-up week, returns by sign-in (people.py: chDB)",
+            json: #"""
+                {"from": "2026-07-01T00:00:00Z", "to": "2026-10-01T00:00:00Z",
+                 "retention": {"start": {"eq": ["action_name", "Clicked Sign Up"]},
+                               "return": {"eq": ["action_name", "Signed In"]}, "period": "week", "periods": 8}}
+                """#
+        ),
     ]
 }
 

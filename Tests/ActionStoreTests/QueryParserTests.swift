@@ -57,7 +57,7 @@ private func parseError(_ json: String) -> String? {
         )
         #expect(
             parseError(#"{"select": 1}"#)
-                == "query: unknown key 'select' (expected from, to, where, group_by, metrics, order_by, limit)"
+                == "query: unknown key 'select' (expected from, to, where, group_by, metrics, order_by, limit, funnel, retention, journey)"
         )
         #expect(
             parseError(#"{"metrics": ["count", {"median": "metadata.x"}]}"#)?.hasPrefix(

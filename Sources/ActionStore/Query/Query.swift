@@ -14,6 +14,12 @@ public struct Query: Sendable, Hashable {
     public var orderBy: [OrderTerm]
     /// The most rows returned; nil is all.
     public var limit: Int?
+    /// A funnel instead of groups and metrics (`Funnel.swift`); at most one of funnel, retention, journey.
+    public var funnel: Funnel?
+    /// A retention table instead of groups and metrics (`Retention.swift`).
+    public var retention: Retention?
+    /// One person's actions instead of groups and metrics (`Journey.swift`).
+    public var journey: Journey?
 
     public init(
         from: Int64? = nil,

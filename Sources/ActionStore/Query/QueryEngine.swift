@@ -37,6 +37,9 @@ public enum QueryEngine {
         options: QueryOptions,
         ids: IdCodeSnapshot?
     ) throws -> QueryResult {
+        if let r = try CustomerQueries.run(query, sources: sources, schema: schema, options: options, ids: ids) {
+            return r
+        }
         let start = Timestamp.now()
         let plan = try QueryPlan(query, schema: schema)
         // Each worker merges its sources into a partial of its own (no lock while scanning or
@@ -672,7 +675,7 @@ struct SourceScan {
     /// Assigns each selected row a dense group id.
     /// - Returns: the group of each selected row, the number of groups, and each group's key values.
     /// - Throws: `.limitExceeded` past `options.maxGroups`.
-    private mutating func group(_ rows: [UInt32]) throws -> ([Int32], Int, [[KeyPart]]) {
+    mutating func group(_ rows: [UInt32]) throws -> ([Int32], Int, [[KeyPart]]) {
         if plan.keys.isEmpty { return (Array(repeating: 0, count: rows.count), 1, [[]]) }
         var keys = [KeyCodes]()
         for k in plan.keys.indices { keys.append(try keyCodes(k, rows)) }

@@ -51,13 +51,17 @@ enum QueryParser {
                     throw error("limit", "must be a non-negative integer")
                 }
                 q.limit = Int(n)
+            case "funnel": q.funnel = try funnel(v, at: "funnel")
+            case "retention": q.retention = try retention(v, at: "retention")
+            case "journey": q.journey = try journey(v, at: "journey")
             default:
                 throw error(
                     "query",
-                    "unknown key '\(key)' (expected from, to, where, group_by, metrics, order_by, limit)"
+                    "unknown key '\(key)' (expected from, to, where, group_by, metrics, order_by, limit, funnel, retention, journey)"
                 )
             }
         }
+        try checkShape(q, top)
         return q
     }
 

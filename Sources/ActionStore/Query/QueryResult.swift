@@ -168,6 +168,10 @@ public struct QueryResult: Sendable, Hashable {
     public var metricNames: [String]
     public var rows: [QueryRow]
     public var stats: QueryStats
+    /// Whether the result is one page of a journey: JSON then has `next_cursor`.
+    public var isPaged = false
+    /// A journey page's cursor to the next page; nil on the last page.
+    public var nextCursor: String?
 
     public init(keyNames: [String], metricNames: [String], rows: [QueryRow], stats: QueryStats) {
         self.keyNames = keyNames
@@ -192,7 +196,12 @@ public struct QueryResult: Sendable, Hashable {
             }
             out.append("}")
         }
-        out.append("], \"stats\": {")
+        out.append("]")
+        if isPaged {
+            out.append(", \"next_cursor\": ")
+            out.append(nextCursor.map { JSONWriter.quoted($0) } ?? "null")
+        }
+        out.append(", \"stats\": {")
         let s = stats
         out.append("\"partitions_total\": \(s.partitionsTotal), \"partitions_pruned\": \(s.partitionsPruned), ")
         out.append("\"segments_total\": \(s.segmentsTotal), \"segments_pruned\": \(s.segmentsPruned), ")
@@ -231,6 +240,7 @@ public struct QueryResult: Sendable, Hashable {
         out += "(\(rows.count) rows; \(s.rowsScanned) rows scanned; segments \(s.segmentsTotal - s.segmentsPruned)"
         out += "/\(s.segmentsTotal) read; \(s.bytesDecoded) bytes decoded; "
         out += "\((s.elapsedMilliseconds * 10).rounded() / 10) ms; \(s.skipped) skipped)\n"
+        if isPaged { out += "next_cursor: \(nextCursor ?? "none (last page)")\n" }
         for d in s.damagedSegments { out += "warning: damaged data left out: \(d)\n" }
         return out
     }
