@@ -29,6 +29,17 @@ import Testing
             #expect(profile["campaign.utm_source"] == .string("newsletter"))
             #expect(profile["company_id"] == .string("co_1"))
             #expect(store.profile(application: "app-1", kind: .company, id: "co_1")?["metadata.seats"] == .int(12))
+
+            // One person through the funnel: the anonymous visit and the signed-in action.
+            let funnel = try Query.parse(
+                json:
+                    #"{"funnel":{"steps":[{"eq":["action_name","Viewed Pricing"]},{"eq":["action_name","Clicked Sign Up"]}],"window":"1d"}}"#
+            )
+            let rows = try store.query(application: "app-1", funnel).json()
+            #expect(rows.contains(#"{"step": 2, "users": 1"#), "\(rows)")
+            // The journey of usr_1 holds both actions, the anonymous one included.
+            let journey = try store.query(application: "app-1", Query.parse(json: #"{"journey":{"person":"usr_1"}}"#))
+            #expect(journey.rows.count == 2, "\(journey.json())")
         }
     }
 

@@ -3,10 +3,11 @@
 /// Brute-force funnels and retention over `[Action]`, the reference for `FunnelEngine` and
 /// `RetentionEngine`: every chain of every first-step action is enumerated.
 enum NaivePeopleQuery {
-    /// A person: the user_id, else the anonymous_id (namespaced so the two never meet).
-    static func person(_ a: Action) -> String? {
+    /// A person: the user_id, else the user the anonymous_id is aliased to, else the anonymous_id
+    /// (namespaced so the two never meet).
+    static func person(_ a: Action, _ aliases: [String: String] = [:]) -> String? {
         if let u = a.userId { return "u:" + u }
-        if let x = a.anonymousId { return "a:" + x }
+        if let x = a.anonymousId { return aliases[x].map { "u:" + $0 } ?? "a:" + x }
         return nil
     }
 
@@ -37,12 +38,18 @@ enum NaivePeopleQuery {
         return time + keys.indices.filter { !time.contains($0) }
     }
 
-    static func funnel(_ q: Query, _ f: Funnel, _ actions: [Action], _ schema: Schema) -> [QueryRow] {
+    static func funnel(
+        _ q: Query,
+        _ f: Funnel,
+        _ actions: [Action],
+        _ schema: Schema,
+        aliases: [String: String] = [:]
+    ) -> [QueryRow] {
         let n = f.steps.count
         let order = defaultOrder(q.groupBy)
         var people = [String: [Action]]()
         for a in selected(q, actions) {
-            guard let p = person(a) else { continue }
+            guard let p = person(a, aliases) else { continue }
             if f.steps.contains(where: { NaiveQuery.matches(a, $0) }) { people[p, default: []].append(a) }
         }
         // group → (users per step, durations per step)
@@ -149,11 +156,16 @@ enum NaivePeopleQuery {
         }
     }
 
-    static func retention(_ q: Query, _ r: Retention, _ actions: [Action]) -> [QueryRow] {
+    static func retention(
+        _ q: Query,
+        _ r: Retention,
+        _ actions: [Action],
+        aliases: [String: String] = [:]
+    ) -> [QueryRow] {
         let g = granularity(r.period)
         var people = [String: [Action]]()
         for a in selected(q, actions) {
-            guard let p = person(a) else { continue }
+            guard let p = person(a, aliases) else { continue }
             people[p, default: []].append(a)
         }
         var cohorts = [Int64: (users: Int, returned: [Int])]()

@@ -229,10 +229,13 @@ final class IdDictionaries: Sendable {
 struct IdCodeSnapshot: Sendable {
     let dictionaries: IdDictionaries
     let limits: [Int]
+    /// Anonymous id → the user it was identified as (the first alias wins), as of the snapshot.
+    let aliases: [String: String]
 
-    init(_ dictionaries: IdDictionaries) {
+    init(_ dictionaries: IdDictionaries, aliases: [String: String] = [:]) {
         self.dictionaries = dictionaries
         limits = dictionaries.counts
+        self.aliases = aliases
     }
 
     /// The id field a query column name names, if it is one.

@@ -17,7 +17,7 @@ enum CustomerQueries {
             return try RetentionEngine.run(q, r, sources: sources, schema: schema, options: options, ids: ids)
         }
         if let j = q.journey {
-            return try JourneyEngine.run(q, j, sources: sources, schema: schema, options: options)
+            return try JourneyEngine.run(q, j, sources: sources, schema: schema, options: options, ids: ids)
         }
         return nil
     }

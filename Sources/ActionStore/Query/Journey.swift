@@ -98,10 +98,11 @@ enum JourneyEngine {
         _ j: Journey,
         sources: [any ScanSource],
         schema: Schema,
-        options: QueryOptions
+        options: QueryOptions,
+        ids: IdCodeSnapshot? = nil
     ) throws -> QueryResult {
         let began = Timestamp.now()
-        let person = PersonKeys.predicate(person: j.person)
+        let person = PersonKeys.predicate(person: j.person, aliases: ids?.aliases ?? [:])
         let filter: Predicate = q.filter.map { .and([$0, person]) } ?? person
         // Checks the filter against the schema once, before any source is read.
         _ = try QueryPlan(Query(from: q.from, to: q.to, filter: filter, metrics: []), schema: schema)

@@ -1,10 +1,10 @@
 /// Who did an action, as funnels, retention and journeys count people: the one place that rule lives.
 ///
-/// For now a person is the action's `user_id`, else its `anonymous_id` (actions with neither have
-/// no person and are left out). Identity resolution (issue 16 item 2) will add an alias table
-/// mapping anonymous visitors to users; it belongs here, in ``keys(_:rows:)`` (an anonymous key
-/// looked up in the alias map becomes the user's key) and in ``predicate(person:)``, and nowhere
-/// else.
+/// A person is the action's `user_id`; else the user its `anonymous_id` was identified as (an
+/// alias: `identifyUser` with the visitor's anonymous id, or an action carrying both; the first
+/// wins; `IdCodeSnapshot.aliases`); else its `anonymous_id`. Actions with neither have no person
+/// and are left out. An alias that arrives later changes answers from then on: it is resolved
+/// here, at query time, with no rewrite of segments.
 ///
 /// A person key is a `UInt64`, compared as an integer in every source of one query:
 /// - a value with an app-wide code (`IdDictionary`, as of the query's `IdCodeSnapshot`) is
@@ -28,13 +28,24 @@ struct PersonKeys: Sendable {
         return UInt64(truncatingIfNeeded: h) | 1 << 63
     }
 
-    /// The key of each entry of a source's id column dictionary.
+    /// The key of each entry of a source's id column dictionary; an aliased anonymous id gets
+    /// its user's key (the one the user's own actions get).
     static func entryKeys(_ field: IdField, _ source: any ScanSource, _ dictionary: [String]) -> [UInt64] {
         let app = source.appCodes(column: field.fixed.name, dictionary: dictionary)
-        return dictionary.indices.map { i in
+        var keys = dictionary.indices.map { i in
             if let app, app[i] != UInt32.max { return key(field, code: app[i]) }
             return key(field, value: dictionary[i])
         }
+        if field == .anonymousId, let ids = idSnapshot(of: source), !ids.aliases.isEmpty {
+            let aliased = dictionary.indices.compactMap { i in ids.aliases[dictionary[i]].map { (i, $0) } }
+            if !aliased.isEmpty {
+                let codes = ids.codes(.userId, of: aliased.map(\.1))
+                for (k, (i, user)) in aliased.enumerated() {
+                    keys[i] = codes[k] != UInt32.max ? key(.userId, code: codes[k]) : key(.userId, value: user)
+                }
+            }
+        }
+        return keys
     }
 
     /// The person key of each of `rows` (indexes into the scan's source), ``none`` for a row with
@@ -55,12 +66,17 @@ struct PersonKeys: Sendable {
         return out
     }
 
-    /// The actions of the person named `id`: its `user_id`, or its `anonymous_id` on actions
-    /// without a `user_id` (the same rule as ``keys(_:rows:)``).
-    static func predicate(person id: String) -> Predicate {
-        .or([
+    /// The actions of the person named `id`: its `user_id`, or, on actions without a `user_id`,
+    /// an `anonymous_id` aliased to it or equal to it when not aliased to anyone (the same rule as
+    /// ``keys(_:rows:)``).
+    static func predicate(person id: String, aliases: [String: String] = [:]) -> Predicate {
+        var anonymous: [Predicate] = aliases.filter { $0.value == id }.keys.sorted().map {
+            .compare(.eq, .fixed(.anonymousId), .string($0))
+        }
+        if aliases[id] == nil { anonymous.append(.compare(.eq, .fixed(.anonymousId), .string(id))) }
+        return .or([
             .compare(.eq, .fixed(.userId), .string(id)),
-            .and([.not(.exists(.fixed(.userId))), .compare(.eq, .fixed(.anonymousId), .string(id))]),
+            .and([.not(.exists(.fixed(.userId))), .or(anonymous)]),
         ])
     }
 }

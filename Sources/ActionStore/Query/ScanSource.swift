@@ -67,6 +67,11 @@ public protocol ScanSource: Sendable {
     func appCodes(column: String, dictionary: [String]) -> [UInt32]?
 }
 
+/// The app-wide codes and aliases a store source's query sees (nil for other sources).
+func idSnapshot(of source: any ScanSource) -> IdCodeSnapshot? {
+    (source as? SegmentSource)?.ids ?? (source as? ActionsSource)?.ids
+}
+
 extension ScanSource {
     public var isSortedByTime: Bool { false }
     public var partitionKey: String? { nil }

@@ -14,7 +14,8 @@ extension Store {
         let ids = dictionaries.withLock { $0[application] }
         return state.withLock { s in
             // Under the store lock: the codes every snapshot row has (assigned under it too).
-            let codes = ids.map(IdCodeSnapshot.init)
+            let aliases = s.profiles[application]?.aliases ?? [:]
+            let codes = ids.map { IdCodeSnapshot($0, aliases: aliases) }
             var sources: [any ScanSource] = []
             var damaged: [ActionStoreError] = []
             var total = Set<String>()
