@@ -157,6 +157,36 @@ private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
             #expect(throws: ActionStoreError.self) { try ProfileCheckpoint.decode(b, path: "f") }
         }
     }
+
+    @Test func uniquePeopleCountsAVisitorOnceItIsAliased() throws {
+        try withStoreDirectory { dir in
+            var o = StoreOptions()
+            o.backgroundFlush = false
+            let store = try Store.open(at: dir, options: o)
+            defer { try? store.close() }
+            let before = [
+                #"{"action_name":"Viewed","anonymous_id":"a1"}"#, #"{"action_name":"Viewed","anonymous_id":"a2"}"#,
+                #"{"action_name":"Viewed","user_id":"u2"}"#,
+            ]
+            _ = try store.append(application: "app", json: bytes("[" + before.joined(separator: ",") + "]"))
+            try store.flush()
+            func people() throws -> String {
+                try store.query(application: "app", Query.parse(json: #"{"metrics":["unique_people","unique_users"]}"#))
+                    .json()
+            }
+            let first = try people()
+            #expect(first.hasPrefix(#"{"rows": [{"unique_people": 3, "unique_users": 1}]"#), "\(first)")
+            // a1 signs in as u1: from now on a1's earlier actions are u1's (no rewrite).
+            _ = try store.updateProfiles(
+                application: "app",
+                kind: .user,
+                json: bytes(#"{"user_id":"u1","anonymous_id":"a1"}"#)
+            )
+            _ = try store.append(application: "app", json: bytes(#"{"action_name":"Bought","user_id":"u1"}"#))
+            let after = try people()
+            #expect(after.hasPrefix(#"{"rows": [{"unique_people": 3, "unique_users": 2}]"#), "\(after)")
+        }
+    }
 }
 
 enum JSONNodeTest {

@@ -126,6 +126,11 @@ enum NaiveQuery {
         }
         switch m {
         case .count: return .int(Int64(rows.count))
+        case .uniquePeople:
+            // No aliases here (sources without a store): user_id, else anonymous_id.
+            return .int(
+                Int64(Set(rows.compactMap { a in a.userId.map { "u:" + $0 } ?? a.anonymousId.map { "a:" + $0 } }).count)
+            )
         case .unique(let f): return .int(Int64(distinct(f).count))
         case .approxUnique(let f):
             var h = HyperLogLog()
@@ -365,6 +370,7 @@ struct QueryGenerator {
             .unique(.metadata("provider")), .unique(.metadata("amount")), .approxUnique(.fixed(.userId)),
             .approxUnique(.metadata("amount")), .sum(amount), .avg(amount), .min(amount), .max(amount),
             .percentile(pick([50, 90, 95, 99]), amount), .unique(.metadata("tags")), .unique(.metadata("active")),
+            .uniquePeople,
         ]
         var ms = [Metric]()
         for _ in 0..<int(1...4) {

@@ -186,7 +186,7 @@ enum AccState: Sendable {
         switch kind {
         case .count: self = .count(Array(repeating: 0, count: groups))
         case .numeric: self = .numeric(Array(repeating: NumericCell(), count: groups))
-        case .distinct: self = .distinct(Array(repeating: DistinctCell(), count: groups))
+        case .distinct, .people: self = .distinct(Array(repeating: DistinctCell(), count: groups))
         case .approxDistinct: self = .approxDistinct(Array(repeating: HyperLogLog(), count: groups))
         case .values: self = .values(Array(repeating: ValuesCell(), count: groups))
         }

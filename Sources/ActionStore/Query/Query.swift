@@ -199,6 +199,9 @@ public enum Metric: Sendable, Hashable {
     case unique(QueryField)
     /// HyperLogLog estimate of distinct non-null values (precision 14).
     case approxUnique(QueryField)
+    /// Exact count of distinct people: the `user_id`, else the user the `anonymous_id` is aliased
+    /// to, else the `anonymous_id` (`unique_people`; `unique_users` counts `user_id` only).
+    case uniquePeople
     case sum(QueryField)
     case avg(QueryField)
     case min(QueryField)
@@ -211,6 +214,7 @@ public enum Metric: Sendable, Hashable {
     public var name: String {
         switch self {
         case .count: "count"
+        case .uniquePeople: "unique_people"
         case .unique(let f): Metric.uniqueAlias(f).map { "unique_" + $0 } ?? "unique(\(f.name))"
         case .approxUnique(let f):
             Metric.uniqueAlias(f).map { "approx_unique_" + $0 } ?? "approx_unique(\(f.name))"

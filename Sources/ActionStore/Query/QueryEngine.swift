@@ -290,7 +290,8 @@ public enum QueryEngine {
             for (m, s) in zip(plan.metrics, plan.metricSlots) {
                 switch (m, t.states[s]) {
                 case (.count, .count(let a)): metrics.append(.int(a[g]))
-                case (.unique, .distinct(let a)): metrics.append(.int(Int64(a[g].count)))
+                case (.unique, .distinct(let a)), (.uniquePeople, .distinct(let a)):
+                    metrics.append(.int(Int64(a[g].count)))
                 case (.approxUnique, .approxDistinct(let a)): metrics.append(.int(Int64(a[g].estimate.rounded())))
                 case (.sum, .numeric(let a)): metrics.append(a[g].sum)
                 case (.avg, .numeric(let a)): metrics.append(a[g].avg)
@@ -816,6 +817,12 @@ struct SourceScan {
                 return .distinct(a)
             }
             try forEachValue(src, rows) { i, v in a[Int(groupOf[i])].hashes.insert(DistinctKey.of(v)) }
+            return .distinct(a)
+        case .people:
+            // Person keys are the same integers in every source of a query (`PersonKeys`).
+            var a = [DistinctCell](repeating: DistinctCell(), count: groups)
+            let keys = try PersonKeys.keys(&self, rows: rows)
+            for (i, k) in keys.enumerated() where k != PersonKeys.none { a[Int(groupOf[i])].hashes.insert(UInt128(k)) }
             return .distinct(a)
         case .approxDistinct(let src):
             var a = [HyperLogLog](repeating: HyperLogLog(), count: groups)

@@ -195,6 +195,7 @@ enum QueryParser {
             switch s {
             case "count": return .count
             case "unique_users": return .unique(.fixed(.userId))
+            case "unique_people": return .uniquePeople
             case "unique_companies": return .unique(.fixed(.companyId))
             case "unique_sessions": return .unique(.fixed(.sessionToken))
             case "approx_unique_users": return .approxUnique(.fixed(.userId))
@@ -203,7 +204,7 @@ enum QueryParser {
             default:
                 throw error(
                     at,
-                    "unknown metric '\(s)' (expected count, unique_users, unique_companies, unique_sessions, approx_unique_users, …, or {\"sum\": field})"
+                    "unknown metric '\(s)' (expected count, unique_users, unique_people, unique_companies, unique_sessions, approx_unique_users, …, or {\"sum\": field})"
                 )
             }
         }

@@ -156,6 +156,8 @@ enum AccKind: Sendable, Hashable {
     case distinct(ValueSource)
     case approxDistinct(ValueSource)
     case values(ValueSource)
+    /// Distinct people (`PersonKeys`), kept as `.distinct` state.
+    case people
 }
 
 /// A query checked against a schema and lowered for execution.
@@ -210,6 +212,7 @@ struct QueryPlan: Sendable {
             let kind: AccKind
             switch m {
             case .count: kind = .count
+            case .uniquePeople: kind = .people
             case .unique(let f): kind = .distinct(try QueryPlan.source(f, schema, at: at, use: "unique"))
             case .approxUnique(let f):
                 kind = .approxDistinct(try QueryPlan.source(f, schema, at: at, use: "approx_unique"))
