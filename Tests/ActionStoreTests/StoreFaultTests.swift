@@ -358,6 +358,13 @@ import Glibc
                     }
                 }
                 for w in writers { w.start() }
+                // The cut falls at a random moment after the first acknowledgement (a slow build,
+                // such as Thread Sanitizer's, may take longer than `cutAfter` to get there).
+                var waited = 0
+                while acknowledged.withLock({ $0.isEmpty }) && waited < 30_000 {
+                    usleep(1000)
+                    waited += 1
+                }
                 usleep(cutAfter)
                 fs.powerLoss()
                 stop.withLock { $0 = true }
