@@ -39,11 +39,7 @@ struct DenseIdCounts {
         stats: inout QueryStats
     ) throws -> Bool {
         var scan = SourceScan(plan: plan, source: source, options: options)
-        defer {
-            stats.rowsScanned += scan.stats.rowsScanned
-            stats.bytesDecoded += scan.stats.bytesDecoded
-            stats.skipped += scan.stats.skipped
-        }
+        defer { stats.addScan(scan.stats) }
         guard let rows = try scan.selectedRows() else { return false }
         if rows.isEmpty { return true }
         guard case .strings(let dictionary, let codes, let present)? = try scan.column(column, kind) else {

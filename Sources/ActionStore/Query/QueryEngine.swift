@@ -45,7 +45,7 @@ public enum QueryEngine {
         // Each worker merges its sources into a partial of its own (no lock while scanning or
         // merging); the partials are merged once at the end. The lock guards only the first
         // error, which stops the other workers.
-        struct Worker {
+        struct Worker: WorkerState {
             var merged: GroupTable
             var stats = QueryStats()
             var pruned: [Int] = []
@@ -62,39 +62,19 @@ public enum QueryEngine {
                 start: start
             )
         }
-        let failure = Locked<(any Error)?>(nil)
-        let results = ParallelResults<Worker>(count: workers)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            var mine = Worker(merged: GroupTable(slots: plan.slots))
-            defer { results.set(w, mine) }
-            var i = w
-            while i < sources.count {
-                if failure.withLock({ $0 != nil }) { return }
-                do {
-                    var scan = SourceScan(plan: plan, source: sources[i], options: options)
-                    let partial = try scan.run()
-                    mine.stats.rowsScanned += scan.stats.rowsScanned
-                    mine.stats.bytesDecoded += scan.stats.bytesDecoded
-                    mine.stats.skipped += scan.stats.skipped
-                    if let p = partial { try mine.merged.absorb(p, options: options) } else { mine.pruned.append(i) }
-                } catch let e as ActionStoreError where e.code == .corruption && options.skipDamagedSources {
-                    mine.stats.damagedSegments.append(e.message)
-                } catch {
-                    failure.withLock { if $0 == nil { $0 = error } }
-                    return
-                }
-                i += workers
-            }
+        let results = try fanOut(sources, workers: workers, options: options) {
+            Worker(merged: GroupTable(slots: plan.slots))
+        } each: { mine, i in
+            var scan = SourceScan(plan: plan, source: sources[i], options: options)
+            let partial = try scan.run()
+            mine.stats.addScan(scan.stats)
+            if let p = partial { try mine.merged.absorb(p, options: options) } else { mine.pruned.append(i) }
         }
-        if let e = failure.withLock({ $0 }) { throw e }
         var merged = GroupTable(slots: plan.slots)
         var stats = QueryStats()
         var pruned = [Bool](repeating: false, count: sources.count)
-        for var r in results.take() {
-            stats.rowsScanned += r.stats.rowsScanned
-            stats.bytesDecoded += r.stats.bytesDecoded
-            stats.skipped += r.stats.skipped
-            stats.damagedSegments += r.stats.damagedSegments
+        for var r in results {
+            stats.addScan(r.stats)
             for i in r.pruned { pruned[i] = true }
             if merged.keys.isEmpty {
                 swap(&merged, &r.merged)
@@ -122,34 +102,27 @@ public enum QueryEngine {
         return QueryResult(keyNames: plan.keyNames, metricNames: plan.metrics.map(\.name), rows: rows, stats: stats)
     }
 
-    /// `run` for counts grouped by one id column (`DenseIdCounts`).
-    private static func runDense(
-        _ plan: QueryPlan,
-        _ dense: (column: String, kind: FieldKind, field: IdField),
-        sources: [any ScanSource],
+    /// Runs `each(&state, i)` for every source index on `workers` threads, each worker with a
+    /// state of its own (`make`), and returns the workers' states. A damaged source is counted in
+    /// the state's `stats` and passed over when `options.skipDamagedSources`; any other error
+    /// stops every worker and is thrown.
+    static func fanOut<W: WorkerState>(
+        _ sources: [any ScanSource],
         workers: Int,
         options: QueryOptions,
-        ids: IdCodeSnapshot?,
-        start: Int64
-    ) throws -> QueryResult {
-        struct Worker {
-            var counts: DenseIdCounts
-            var stats = QueryStats()
-            var pruned: [Int] = []
-        }
-        let codes = ids?.limits[dense.field.rawValue] ?? 0
+        make: @Sendable () -> W,
+        each: @Sendable (inout W, Int) throws -> Void
+    ) throws -> [W] {
         let failure = Locked<(any Error)?>(nil)
-        let results = ParallelResults<Worker>(count: workers)
+        let results = ParallelResults<W>(count: workers)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            var mine = Worker(counts: DenseIdCounts(plan: plan, column: dense.column, kind: dense.kind, codes: codes))
+            var mine = make()
             defer { results.set(w, mine) }
             var i = w
             while i < sources.count {
                 if failure.withLock({ $0 != nil }) { return }
                 do {
-                    if try !mine.counts.add(sources[i], plan: plan, options: options, stats: &mine.stats) {
-                        mine.pruned.append(i)
-                    }
+                    try each(&mine, i)
                 } catch let e as ActionStoreError where e.code == .corruption && options.skipDamagedSources {
                     mine.stats.damagedSegments.append(e.message)
                 } catch {
@@ -160,14 +133,36 @@ public enum QueryEngine {
             }
         }
         if let e = failure.withLock({ $0 }) { throw e }
-        var all = results.take()
+        return results.take()
+    }
+
+    /// `run` for counts grouped by one id column (`DenseIdCounts`).
+    private static func runDense(
+        _ plan: QueryPlan,
+        _ dense: (column: String, kind: FieldKind, field: IdField),
+        sources: [any ScanSource],
+        workers: Int,
+        options: QueryOptions,
+        ids: IdCodeSnapshot?,
+        start: Int64
+    ) throws -> QueryResult {
+        struct Worker: WorkerState {
+            var counts: DenseIdCounts
+            var stats = QueryStats()
+            var pruned: [Int] = []
+        }
+        let codes = ids?.limits[dense.field.rawValue] ?? 0
+        var all = try fanOut(sources, workers: workers, options: options) {
+            Worker(counts: DenseIdCounts(plan: plan, column: dense.column, kind: dense.kind, codes: codes))
+        } each: { mine, i in
+            if try !mine.counts.add(sources[i], plan: plan, options: options, stats: &mine.stats) {
+                mine.pruned.append(i)
+            }
+        }
         var merged = all.removeFirst()
         for r in all {
             try merged.counts.merge(r.counts, options: options)
-            merged.stats.rowsScanned += r.stats.rowsScanned
-            merged.stats.bytesDecoded += r.stats.bytesDecoded
-            merged.stats.skipped += r.stats.skipped
-            merged.stats.damagedSegments += r.stats.damagedSegments
+            merged.stats.addScan(r.stats)
             merged.pruned += r.pruned
         }
         var stats = merged.stats
@@ -872,6 +867,21 @@ struct SourceScan {
                 }
             }
         }
+    }
+}
+
+/// A query worker's own state: at least its statistics (`QueryEngine.fanOut`).
+protocol WorkerState: Sendable {
+    var stats: QueryStats { get set }
+}
+
+extension QueryStats {
+    /// Adds what another scan (a source, or a worker's sources) read and skipped.
+    mutating func addScan(_ o: QueryStats) {
+        rowsScanned += o.rowsScanned
+        bytesDecoded += o.bytesDecoded
+        skipped += o.skipped
+        damagedSegments += o.damagedSegments
     }
 }
 

@@ -105,10 +105,7 @@ struct StepScan: Sendable {
         var stats = QueryStats()
         var pruned = [Bool](repeating: false, count: sources.count)
         for r in done {
-            stats.rowsScanned += r.stats.rowsScanned
-            stats.bytesDecoded += r.stats.bytesDecoded
-            stats.skipped += r.stats.skipped
-            stats.damagedSegments += r.stats.damagedSegments
+            stats.addScan(r.stats)
             for i in r.pruned { pruned[i] = true }
         }
         stats.segmentsTotal = sources.count
